@@ -1,0 +1,334 @@
+"""``nrfemto``: the command-line interface (typer + rich)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from testbed.errors import ConfigError, TestbedError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="nr-femto-testbed: emulate a 5G NR femto deployment and test its security.")
+console = Console()
+err_console = Console(stderr=True)
+
+RunsOpt = Annotated[str | None, typer.Option("--runs-dir", envvar="NRFEMTO_RUNS",
+                                             help="base directory of run directories (default ./runs)")]
+
+
+def _need_root(what: str) -> None:
+    if os.geteuid() != 0:
+        err_console.print(f"[red]{what} needs root[/red] (network namespaces, bridges, nftables): "
+                          f"run it as root, e.g. 'sudo {' '.join(sys.argv)}'")
+        raise typer.Exit(3)
+
+
+def _fail(msg: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {msg}")
+    return typer.Exit(code)
+
+
+def _load_topology(path: Path):
+    from testbed.topology.model import load_topology
+
+    try:
+        return load_topology(path)
+    except ConfigError as e:
+        raise _fail(str(e), 2) from None
+
+
+def _resolve(run: str | None, runs_dir: str | None):
+    from testbed.runtime.rundir import resolve_run
+
+    try:
+        return resolve_run(run, runs_dir)
+    except TestbedError as e:
+        raise _fail(str(e)) from None
+
+
+def _state_of(rd) -> tuple[dict, bool]:
+    """(state, live): ask the orchestrator, or fall back to the state file."""
+    from testbed.runtime.daemon import orchestrator_pid, request
+
+    if orchestrator_pid(rd):
+        try:
+            reply = request(rd, "status")
+            if reply.get("ok"):
+                return reply["state"], True
+        except (OSError, json.JSONDecodeError):
+            pass
+    return rd.read_state(), False
+
+
+def render_state(state: dict, live: bool = True) -> None:
+    title = f"{state.get('topology')}  [{state.get('status') if live else 'not running'}]  {state.get('run_dir')}"
+    t = Table(title=title, show_lines=False)
+    for col in ("node", "role", "interfaces", "routes"):
+        t.add_column(col)
+    for name, n in state.get("nodes", {}).items():
+        intfs = "\n".join(f"{i['name']} {i['address']}/{i['prefixlen']} ({i['segment']})" for i in n["interfaces"])
+        routes = "\n".join(f"{r['prefix']} via {r['via']}" for r in n["routes"]) or "-"
+        t.add_row(name, n["role"], intfs, routes)
+    console.print(t)
+    if state.get("services"):
+        s = Table(title="services")
+        for col in ("service", "node", "status", "pid", "ready after", "log"):
+            s.add_column(col)
+        for name, sv in state["services"].items():
+            colour = {"ready": "green", "failed": "red", "exited": "red"}.get(sv["status"], "yellow")
+            ready = f"{sv['ready_after_s']:.3f} s" if sv.get("ready_after_s") is not None else "-"
+            s.add_row(name, sv["node"], f"[{colour}]{sv['status']}[/{colour}]", str(sv.get("pid") or "-"),
+                      ready, sv["log"])
+        console.print(s)
+    segs = Table(title="segments")
+    for col in ("segment", "kind", "prefix", "bridge", "capture"):
+        segs.add_column(col)
+    for name, sg in state.get("segments", {}).items():
+        segs.add_row(name, sg["kind"], sg["prefix"], sg["bridge"], sg.get("pcap") or "-")
+    console.print(segs)
+    for w in state.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    if state.get("timings"):
+        console.print("timings: " + ", ".join(f"{k}={v}" for k, v in state["timings"].items()))
+
+
+@app.command()
+def up(topology: Annotated[Path, typer.Argument(help="topology YAML file")],
+       runs_dir: RunsOpt = None,
+       capture: Annotated[bool, typer.Option(help="tcpdump on every segment")] = True,
+       timeout: Annotated[float, typer.Option(help="seconds to wait for the topology")] = 300.0) -> None:
+    """Bring a topology up (returns once it is ready; it keeps running until 'nrfemto down')."""
+    from rich.live import Live
+
+    from testbed.runtime.cleanup import clean_run
+    from testbed.runtime.daemon import PROGRESS_FILE
+    from testbed.runtime.rundir import RunDir
+
+    topo = _load_topology(topology)
+    _need_root("nrfemto up")
+    rd = RunDir.create(topo.name, runs_dir)
+    log = open(rd.logs / "orchestrator.log", "ab")  # noqa: SIM115
+    cmd = [sys.executable, "-m", "testbed.runtime.daemon", "--run-dir", str(rd.path),
+           "--topology", str(topology.absolute())]
+    if not capture:
+        cmd.append("--no-capture")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    log.close()
+    progress_path = rd.path / PROGRESS_FILE
+    rows: dict[tuple[str, str], tuple[str, str]] = {}
+    outcome, detail = None, ""
+    deadline = time.monotonic() + timeout
+
+    def table() -> Table:
+        t = Table(title=f"bringing up {topo.name} ({rd.path.name})")
+        for col in ("what", "name", "status", "detail"):
+            t.add_column(col)
+        for (kind, name), (status, det) in rows.items():
+            colour = {"up": "green", "ready": "green", "failed": "red", "warning": "yellow"}.get(status, "cyan")
+            t.add_row(kind, name, f"[{colour}]{status}[/{colour}]", det)
+        return t
+
+    pos = 0
+    with Live(table(), console=console, refresh_per_second=8, transient=not console.is_terminal) as live:
+        while outcome is None:
+            if progress_path.exists():
+                with open(progress_path) as f:
+                    f.seek(pos)
+                    chunk = f.read()
+                    pos = f.tell()
+                for line in chunk.splitlines():
+                    try:
+                        ev = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    if ev["kind"] == "run":
+                        if ev["status"] in ("ready", "failed"):
+                            outcome, detail = ev["status"], ev["detail"]
+                        continue
+                    rows[(ev["kind"], ev["name"])] = (ev["status"], ev["detail"])
+                live.update(table())
+            if outcome is None and proc.poll() is not None:
+                outcome, detail = "failed", f"orchestrator exited with code {proc.returncode}"
+            if outcome is None and time.monotonic() > deadline:
+                proc.terminate()
+                outcome, detail = "failed", f"not ready after {timeout} s"
+            if outcome is None:
+                time.sleep(0.05)
+    if outcome != "ready":
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        problems = clean_run(rd)
+        tail = (rd.logs / "orchestrator.log").read_text(errors="replace").strip().splitlines()[-15:]
+        err_console.print("\n".join(tail))
+        if problems:
+            err_console.print("[red]cleanup problems:[/red] " + "; ".join(problems))
+        raise _fail(f"bring-up failed: {detail}")
+    rd.mark_current()
+    state, live_ = _state_of(rd)
+    render_state(state, live_)
+    console.print(f"[green]up[/green] in {detail}. Next: 'nrfemto status', 'nrfemto exec NODE -- CMD', "
+                  f"'nrfemto cli', 'nrfemto down'.")
+
+
+@app.command()
+def status(run: Annotated[str | None, typer.Argument(help="run directory or name (default: current)")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+           runs_dir: RunsOpt = None) -> None:
+    """Show nodes, addresses, services and captures of a run."""
+    rd = _resolve(run, runs_dir)
+    state, live = _state_of(rd)
+    if as_json:
+        print(json.dumps({**state, "live": live}, indent=2, sort_keys=True))
+        return
+    render_state(state, live)
+
+
+@app.command(name="exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def exec_(node: Annotated[str, typer.Argument(help="node name")],
+          command: Annotated[list[str], typer.Argument(help="command (after --)")],
+          run: Annotated[str | None, typer.Option("--run", help="run (default: current)")] = None,
+          runs_dir: RunsOpt = None) -> None:
+    """Run a command inside a node: nrfemto exec femto1 -- ip addr"""
+    _need_root("nrfemto exec")
+    rd = _resolve(run, runs_dir)
+    state, live = _state_of(rd)
+    if not live:
+        raise _fail(f"run {rd.name} is not running")
+    if node not in state["nodes"]:
+        raise _fail(f"no node {node!r}; nodes: {', '.join(state['nodes'])}")
+    pid = state["nodes"][node]["pid"]
+    os.execvp("mnexec", ["mnexec", "-a", str(pid), *command])
+
+
+@app.command()
+def cli(run: Annotated[str | None, typer.Argument(help="run (default: current)")] = None,
+        runs_dir: RunsOpt = None) -> None:
+    """Interactive CLI on the running topology ('femto1 ping -c1 segw')."""
+    from testbed.cli.shell import TestbedShell
+
+    _need_root("nrfemto cli")
+    rd = _resolve(run, runs_dir)
+    state, live = _state_of(rd)
+    if not live:
+        raise _fail(f"run {rd.name} is not running")
+    TestbedShell(rd, state, console).cmdloop()
+
+
+@app.command()
+def down(run: Annotated[str | None, typer.Argument(help="run (default: current)")] = None,
+         runs_dir: RunsOpt = None, timeout: float = 60.0) -> None:
+    """Stop a run: services, captures, nodes, bridges; verify nothing is left."""
+    from testbed.runtime.cleanup import clean_run
+    from testbed.runtime.daemon import orchestrator_pid, request
+
+    _need_root("nrfemto down")
+    rd = _resolve(run, runs_dir)
+    pid = orchestrator_pid(rd)
+    t0 = time.monotonic()
+    if pid:
+        try:
+            request(rd, "down")
+        except OSError:
+            os.kill(pid, 15)
+        while orchestrator_pid(rd) and time.monotonic() - t0 < timeout:
+            time.sleep(0.05)
+    problems = clean_run(rd)
+    if problems:
+        raise _fail("left behind: " + "; ".join(problems))
+    console.print(f"[green]down[/green] {rd.name} in {time.monotonic() - t0:.2f} s; pcaps and logs in {rd.path}")
+
+
+@app.command()
+def clean(run: Annotated[str | None, typer.Argument(help="run to clean (default: every stopped run)")] = None,
+          force: Annotated[bool, typer.Option(help="also stop runs whose orchestrator is alive")] = False,
+          runs_dir: RunsOpt = None) -> None:
+    """Remove what crashed runs left behind (only objects recorded in their ledgers)."""
+    from testbed.runtime import ledger as L
+    from testbed.runtime.cleanup import clean_run
+    from testbed.runtime.daemon import orchestrator_pid
+    from testbed.runtime.rundir import all_runs
+
+    _need_root("nrfemto clean")
+    runs = [_resolve(run, runs_dir)] if run else all_runs(runs_dir)
+    cleaned = 0
+    for rd in runs:
+        live = L.Ledger(rd.path).live()
+        if not live:
+            continue
+        if orchestrator_pid(rd) and not force:
+            console.print(f"skip {rd.name}: its orchestrator is running (use 'nrfemto down' or --force)")
+            continue
+        problems = clean_run(rd)
+        cleaned += 1
+        if problems:
+            err_console.print(f"[red]{rd.name}[/red]: " + "; ".join(problems))
+            raise typer.Exit(1)
+        console.print(f"cleaned {rd.name}: {len(live)} recorded object(s)")
+    if not cleaned:
+        console.print("nothing to clean")
+
+
+@app.command()
+def check(file: Annotated[Path, typer.Argument(help="topology (or scenario) YAML file")]) -> None:
+    """Validate a file without running anything; print the computed addressing."""
+    from testbed.topology.plan import build_plan
+
+    topo = _load_topology(file)
+    try:
+        plan = build_plan(topo)
+    except ConfigError as e:
+        raise _fail(f"{file}: {e}", 2) from None
+    t = Table(title=f"{file}: topology {topo.name!r} is valid")
+    for col in ("node", "role", "addresses", "routes"):
+        t.add_column(col)
+    for name, n in plan.nodes.items():
+        t.add_row(name, n.role.value, " ".join(i.cidr for i in n.interfaces),
+                  " ".join(f"{r.prefix}>{r.via}" for r in n.routes) or "-")
+    console.print(t)
+
+
+@app.command()
+def caps() -> None:
+    """What this machine's kernel can do, and what the testbed does instead."""
+    from testbed.runtime.capabilities import FALLBACKS, detect
+
+    c = detect().as_dict()
+    t = Table(title="capabilities")
+    t.add_column("feature")
+    t.add_column("available")
+    t.add_column("without it")
+    for k, v in c.items():
+        t.add_row(k, "[green]yes[/green]" if v else "[red]no[/red]", "" if v else FALLBACKS.get(k, ""))
+    console.print(t)
+
+
+@app.command()
+def demo(topology: Annotated[Path, typer.Argument()] = Path("topologies/home-femto.yaml"),
+         runs_dir: RunsOpt = None) -> None:
+    """Bring the reference topology up, show status and reachability, tear it down."""
+    from testbed.runtime.demo import run_demo
+
+    topo = _load_topology(topology)
+    _need_root("nrfemto demo")
+    code = run_demo(topo, console, runs_dir)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
