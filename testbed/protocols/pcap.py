@@ -19,7 +19,6 @@ import shutil
 import struct
 import subprocess
 import time
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -103,7 +103,7 @@ def check_policy(tb: Testbed, max_femtos: int = 2, max_ues: int = 2) -> list[Pol
                     jobs.append((f"control: {o} -> {segw} tcp/{PROBE_TCP_PORT} from operator side", True, True,
                                  lambda o=o, opr=opr: R.tcp(tb, o, opr, PROBE_TCP_PORT)))
                     jobs.append((f"control: {segw} -> {o} icmp inside operator network", True, True,
-                                 lambda o=o: R.ping(tb, segw, _operator_address(tb, o))))
+                                 lambda o=o, s=segw: R.ping(tb, s, _operator_address(tb, o))))
         for o in op_nodes:
             addr = _operator_address(tb, o)
             for src in femtos + inet_attackers + lan_attackers:
@@ -121,8 +121,9 @@ def check_policy(tb: Testbed, max_femtos: int = 2, max_ues: int = 2) -> list[Pol
                         jobs.append((f"{u} -> {cell[0].name} {other.segment} address (beyond the air)", False, False,
                                      lambda u=u, a=other.address: R.ping(tb, u, a)))
             for segw in segws:
+                segw_pub = _public_address(tb, segw)
                 jobs.append((f"{u} -> {segw} public address", False, False,
-                             lambda u=u, a=_public_address(tb, segw): R.ping(tb, u, a)))
+                             lambda u=u, a=segw_pub: R.ping(tb, u, a)))
             for src in lan_attackers:
                 jobs.append((f"{src} -> {u} air address through the femto", False, False,
                              lambda src=src, a=air.address: R.ping(tb, src, a)))
