@@ -37,7 +37,7 @@ def start_capture(segment: str, interface: str, pcap_dir: Path, timeout: float =
     err_path = pcap_dir / f".{segment}.tcpdump.log"
     err = open(err_path, "w")  # noqa: SIM115 - owned by the child
     proc = subprocess.Popen(
-        ["tcpdump", "-i", interface, "-n", "-s", "0", "-U", "-Z", "root", "-w", str(path)],
+        ["tcpdump", "-i", interface, "-n", "-s", "0", "-U", "--immediate-mode", "-Z", "root", "-w", str(path)],
         stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
     err.close()
     return Capture(segment, interface, path, proc, err_path)

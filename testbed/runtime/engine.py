@@ -49,6 +49,8 @@ def _noop(kind: str, name: str, status: str, detail: str = "") -> None:
 class Testbed:
     """A running (or to-be-running) topology. Use as a context manager or call up()/down()."""
 
+    __test__ = False  # not a pytest class
+
     def __init__(self, topology: Topology, run_dir: RunDir | None = None, *, capture: bool = True,
                  progress: ProgressFn | None = None, extra_services: list[ServiceSpec] | None = None,
                  runs_base: str | Path | None = None):

@@ -99,7 +99,11 @@ def check_policy(tb: Testbed, max_femtos: int = 2, max_ues: int = 2) -> list[Pol
                              lambda a=a, pub=pub: R.tcp(tb, a, pub, PROBE_TCP_PORT)))
                 jobs.append((f"{a} -> {segw} icmp (not IKE)", False, False, lambda a=a, pub=pub: R.ping(tb, a, pub)))
             if opr:
-                for o in op_nodes[:1]:
+                segw_segs = {i.segment for i in plan.nodes[segw].interfaces}
+                neighbours = [o for o in op_nodes if any(i.segment in segw_segs and
+                              topo.segments[i.segment].kind == SegmentKind.OPERATOR
+                              for i in plan.nodes[o].interfaces)]
+                for o in neighbours[:1]:
                     jobs.append((f"control: {o} -> {segw} tcp/{PROBE_TCP_PORT} from operator side", True, True,
                                  lambda o=o, opr=opr: R.tcp(tb, o, opr, PROBE_TCP_PORT)))
                     jobs.append((f"control: {segw} -> {o} icmp inside operator network", True, True,

@@ -76,6 +76,8 @@ class ServiceState:
     started_at: float = 0.0
     ready_after: float | None = None
     error: str = ""
+    log_offset: int = 0  # readiness looks only at what this incarnation wrote
+    started_wall: float = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -146,6 +148,11 @@ class ServiceManager:
                "NRFEMTO_SERVICE": st.spec.name, **st.spec.env}
         st.status = "starting"
         st.started_at = time.monotonic()
+        st.started_wall = time.time()
+        try:
+            st.log_offset = st.log_path.stat().st_size
+        except OSError:
+            st.log_offset = 0
         st.proc = self.spawn_fn(st.spec.node, st.spec.command, env, st.log_path)
         self.on_spawn(st)
         self.on_change(st)
@@ -202,11 +209,15 @@ class ServiceManager:
             return "OK" in self.node_sh(node, f"test -e '{p.target}' && echo OK")
         if p.kind == "log":
             try:
-                return re.search(str(p.target), st.log_path.read_text(errors="replace")) is not None
+                with open(st.log_path, "rb") as f:
+                    f.seek(st.log_offset)
+                    text = f.read().decode(errors="replace")
             except OSError:
                 return False
+            return re.search(str(p.target), text) is not None
         if p.kind == "event":
-            return any(True for _ in iter_events(st.events_path, str(p.target)))
+            return any(ev.get("ts", 0) >= st.started_wall - 1.0
+                       for ev in iter_events(st.events_path, str(p.target)))
         if p.kind == "callable":
             return bool(p.target(st))  # type: ignore[operator]
         raise ServiceError(f"unknown probe kind {p.kind}")
