@@ -81,7 +81,8 @@ def clean_run(run: RunDir, quiet: bool = False) -> list[str]:
     ledger = L.Ledger(run.path)
     live = ledger.live()
     problems: list[str] = []
-    procs = sorted((e for e in live if e.kind == L.PROCESS),
+    # Never signal ourselves (the orchestrator sweeps its own run at the end of down()).
+    procs = sorted((e for e in live if e.kind == L.PROCESS and e.pid != os.getpid()),
                    key=lambda e: _ROLE_ORDER.get(e.data.get("role", ""), 0))
     # Stop in role order, one group at a time.
     for order in sorted({_ROLE_ORDER.get(e.data.get("role", ""), 0) for e in procs}):
