@@ -208,9 +208,11 @@ class Testbed:
                 cmds.append(f"nft -f {shlex.quote(str(path))}")
                 self.ledger.created(L.NFT_TABLE, f"{name}:nrfemto", node=name, scope="node-network-namespace")
             cmds.append(f"cp {shlex.quote(str(hosts_path))} /etc/hosts")
-            out = self.hosts[name].cmd(" && ".join(cmds) + " && echo CONFIGURED")
-            if "CONFIGURED" not in out:
-                raise TestbedError(f"configuring node {name} failed: {out.strip()}")
+            # A shell line through Mininet's pty must stay under the 4095-byte canonical limit.
+            for i in range(0, len(cmds), 24):
+                out = self.hosts[name].cmd(" && ".join(cmds[i:i + 24]) + " && echo CONFIGURED")
+                if "CONFIGURED" not in out:
+                    raise TestbedError(f"configuring node {name} failed: {out.strip()}")
             self.progress("node", name, "up", ", ".join(i.cidr for i in n.interfaces))
 
         # Each host has its own shell: configure them concurrently.

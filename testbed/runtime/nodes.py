@@ -93,9 +93,11 @@ class SegmentBridge(LinuxBridge):
                 cmds.append(f"sysctl -qw net.ipv6.conf.{intf.name}.disable_ipv6=1")
                 cmds.append(f"ip link set {intf.name} master {self.name} up")
         cmds.append(f"ip link set {self.name} up")
-        out = self.cmd(" && ".join(cmds) + " && echo BRIDGED")
-        if "BRIDGED" not in out:
-            raise RuntimeError(f"bridge {self.name}: {out.strip()}")
+        # A shell line through Mininet's pty must stay under the 4095-byte canonical limit.
+        for i in range(0, len(cmds), 24):
+            out = self.cmd(" && ".join(cmds[i:i + 24]) + " && echo BRIDGED")
+            if "BRIDGED" not in out:
+                raise RuntimeError(f"bridge {self.name}: {out.strip()}")
 
     def stop(self, deleteIntfs: bool = True) -> None:  # noqa: N803 (Mininet API)
         self.cmd(f"ip link del {self.name}")
