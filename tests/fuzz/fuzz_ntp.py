@@ -20,5 +20,6 @@ def test_one_input(data: bytes) -> None:
 if __name__ == "__main__":
     import atheris
 
+    atheris.instrument_all()
     atheris.Setup(sys.argv, test_one_input)
     atheris.Fuzz()
