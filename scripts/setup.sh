@@ -32,9 +32,10 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import mininet.net" 2>/de
 fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing Python packages into .venv"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,fuzz]"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,fuzz]" 2>&1 | grep -v "is ignored: it is neither" || true
+  .venv/bin/python -c "import testbed" || { echo "setup: pip install failed" >&2; exit 1; }
   touch "$stamp"
 fi
-.venv/bin/python -c "import mininet.net, pycrate, cryptography, typer, pydantic" \
+.venv/bin/python -c "import mininet.net, pycrate_mobile.NAS5G, cryptography, typer, pydantic" \
   || { echo "setup: .venv is broken; remove .venv and rerun" >&2; exit 1; }
 echo "setup: ok ($(.venv/bin/python --version), mininet $(.venv/bin/python -c 'import mininet.net as m; print(m.VERSION)'))"
