@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from testbed.crypto import snow3g, zuc
+from testbed.crypto.bits import take_bits as _take_bits
 from testbed.errors import CryptoError
 
 __all__ = [
@@ -72,15 +73,6 @@ def _check_alg(alg: object, kind: str) -> int:
     if isinstance(alg, bool) or not isinstance(alg, int) or not 0 <= alg <= 3:
         raise CryptoError(f"unknown NAS {kind} algorithm {alg!r}")
     return alg
-
-
-def _take_bits(data: bytes, length_bits: int | None) -> tuple[bytes, int]:
-    """Return the first ceil(length_bits/8) bytes of ``data`` and the bit length."""
-    if length_bits is None:
-        return bytes(data), len(data) * 8
-    if not 0 <= length_bits <= len(data) * 8 or length_bits > 0xFFFFFFFF:
-        raise CryptoError(f"length_bits {length_bits} does not fit {len(data)} bytes of input")
-    return bytes(data[: (length_bits + 7) // 8]), length_bits
 
 
 def _zero_tail(data: bytes, length_bits: int) -> bytes:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
+from testbed.crypto.bits import check_uint as _check_uint
+from testbed.crypto.bits import take_bits as _take_bits
 from testbed.errors import CryptoError
 
 __all__ = ["keystream", "uea2_f8", "uia2_f9"]
@@ -184,20 +186,6 @@ def _key_words(key: bytes) -> tuple[int, int, int, int]:
         raise CryptoError("SNOW 3G based algorithms need a 128-bit key")
     w0, w1, w2, w3 = struct.unpack(">4I", key)
     return w3, w2, w1, w0
-
-
-def _check_uint(name: str, value: int, bits: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < (1 << bits):
-        raise CryptoError(f"{name} must be a {bits}-bit unsigned integer, got {value!r}")
-    return value
-
-
-def _take_bits(data: bytes, length_bits: int | None) -> tuple[bytes, int]:
-    if length_bits is None:
-        return bytes(data), len(data) * 8
-    if not 0 <= length_bits <= len(data) * 8 or length_bits > 0xFFFFFFFF:
-        raise CryptoError(f"length_bits {length_bits} does not fit {len(data)} bytes of input")
-    return bytes(data[: (length_bits + 7) // 8]), length_bits
 
 
 def uea2_f8(
