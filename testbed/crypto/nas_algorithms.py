@@ -13,7 +13,7 @@ D.3.1.1; DIRECTION is 0 for uplink and 1 for downlink). NEA0 / NIA0 are the null
 
 For NAS (TS 33.501 6.4.3.1, 6.4.4.1): KEY is KNASint / KNASenc, COUNT := 0x00 || NAS COUNT (the
 24-bit NAS COUNT, see :mod:`testbed.crypto.nas_count`) and BEARER is the NAS connection identifier
-(0 for 3GPP access).
+(0x01 for 3GPP access, 0x02 for non-3GPP access since TS 33.501 V15.2.0).
 
 The public API :func:`nia` / :func:`nea` works on whole bytes. The per-algorithm functions
 (:func:`nea1` ... :func:`nia3`) take an optional ``length_bits`` so that the published test sets,
