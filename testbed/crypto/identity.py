@@ -130,7 +130,7 @@ def plmn_from_bytes(data: bytes) -> tuple[str, str]:
         raise DecodeError(f"PLMN identity must be 3 octets, got {len(data)}")
     nibbles = (data[0] & 0xF, data[0] >> 4, data[1] & 0xF, data[2] & 0xF, data[2] >> 4)
     if any(d > 9 for d in nibbles):
-        raise DecodeError("invalid digit in PLMN identity")
+        raise DecodeError(f"PLMN identity {data.hex()} is not valid BCD (digit above 9)")
     mnc3 = data[1] >> 4
     mcc = f"{nibbles[0]}{nibbles[1]}{nibbles[2]}"
     if mnc3 == 0xF:
@@ -138,7 +138,7 @@ def plmn_from_bytes(data: bytes) -> tuple[str, str]:
     elif mnc3 <= 9:
         mnc = f"{nibbles[3]}{nibbles[4]}{mnc3}"
     else:
-        raise DecodeError("invalid MNC digit 3 in PLMN identity")
+        raise DecodeError(f"PLMN identity {data.hex()} is not valid BCD (MNC digit 3)")
     return mcc, mnc
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
+from testbed.crypto.identity import plmn_from_bytes, plmn_to_bytes
 from testbed.errors import DecodeError
 
 from .enums import (
@@ -119,19 +120,11 @@ class PlmnId:
                f"invalid MNC {self.mnc!r}")
 
     def to_bytes(self) -> bytes:
-        d = [int(c) for c in self.mcc]
-        n = [int(c) for c in self.mnc]
-        mnc3 = n[2] if len(n) == 3 else 0xF
-        return bytes([(d[1] << 4) | d[0], (mnc3 << 4) | d[2], (n[1] << 4) | n[0]])
+        return plmn_to_bytes(self.mcc, self.mnc)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PlmnId:
-        _need(len(data) == 3, f"PLMN identity must be 3 octets, got {len(data)}")
-        nib = [data[0] & 0xF, data[0] >> 4, data[1] & 0xF, data[1] >> 4, data[2] & 0xF, data[2] >> 4]
-        mcc, mnc3, mnc = nib[0:3], nib[3], nib[4:6]
-        _need(all(x <= 9 for x in mcc + mnc) and (mnc3 <= 9 or mnc3 == 0xF), f"PLMN identity not BCD: {data.hex()}")
-        digits = "".join(map(str, mnc)) + (str(mnc3) if mnc3 != 0xF else "")
-        return cls("".join(map(str, mcc)), digits)
+        return cls(*plmn_from_bytes(bytes(data)))
 
     def __str__(self) -> str:
         return f"{self.mcc}-{self.mnc}"

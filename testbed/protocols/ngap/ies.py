@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from testbed.crypto.identity import plmn_from_bytes, plmn_to_bytes
 from testbed.errors import DecodeError
 
 _DIGITS = frozenset("0123456789")
@@ -71,22 +72,12 @@ class Plmn:
 
 @lru_cache(maxsize=256)
 def _plmn_bytes(mcc: str, mnc: str) -> bytes:
-    d = [int(c) for c in mcc]
-    n = [int(c) for c in mnc]
-    mnc3 = n[2] if len(n) == 3 else 0xF
-    return bytes(((d[1] << 4) | d[0], (mnc3 << 4) | d[2], (n[1] << 4) | n[0]))
+    return plmn_to_bytes(mcc, mnc)
 
 
 @lru_cache(maxsize=256)
 def _plmn_from_bytes(data: bytes) -> Plmn:
-    if len(data) != 3:
-        raise DecodeError(f"PLMN identity must be 3 octets, got {len(data)}")
-    nibbles = (data[0] & 0xF, data[0] >> 4, data[1] & 0xF, data[2] & 0xF, data[2] >> 4, data[1] >> 4)
-    if any(x > 9 for x in nibbles[:5]) or (nibbles[5] > 9 and nibbles[5] != 0xF):
-        raise DecodeError(f"PLMN identity {data.hex()} is not valid BCD")
-    mcc = "".join(map(str, nibbles[:3]))
-    mnc = "".join(map(str, nibbles[3:5])) + ("" if nibbles[5] == 0xF else str(nibbles[5]))
-    return Plmn(mcc, mnc)
+    return Plmn(*plmn_from_bytes(data))
 
 
 def plmn_from_asn(v: bytes) -> Plmn:
