@@ -17,6 +17,8 @@ one process-wide lock (see ``_asn1``). Encoding invalid field values raises
 from .codec import decode, encode
 from .ies import (
     CAUSE_GROUPS,
+    MAX_CAGS_PER_CELL,
+    TESTBED_CAG_EXTENSION_ID,
     AllowedCagList,
     BroadcastPlmn,
     Cause,
@@ -73,6 +75,8 @@ from .transfer import (
 
 __all__ = [
     "CAUSE_GROUPS",
+    "MAX_CAGS_PER_CELL",
+    "TESTBED_CAG_EXTENSION_ID",
     "MESSAGE_TYPES",
     "PDU_SESSION_TYPES",
     "AllowedCagList",

@@ -464,29 +464,96 @@ def global_ran_node_id_from_asn(v: tuple) -> GlobalGnbId:
     return GlobalGnbId(plmn_from_asn(v[1]["pLMNIdentity"]), gid, bits)
 
 
+# Testbed-private CAG ID extension of the Broadcast PLMN Item (NG SETUP REQUEST).
+#
+# TS 38.413 (up to Rel-18) gives NG SETUP REQUEST no IE for the CAG IDs of a CAG (PNI-NPN) cell:
+# BroadcastPLMNItem-ExtIEs holds only NPN Support (258, an SNPN-only CHOICE), Extended Slice
+# Support List (271) and TAI NSAG Support List (353); CAG IDs appear only per UE (NPN Access
+# Information of INITIAL UE MESSAGE, 9.3.3.x Cell CAG List) and in the Mobility Restriction List.
+# The femto architecture (TS 33.545, our design.md) wants the AMF to vet the CAG IDs a femto
+# advertises before it serves UEs, so the testbed carries them in a ProtocolExtensionField
+# (9.4.7 ProtocolExtensionContainer) of each Broadcast PLMN Item:
+#   - id 65530: ProtocolExtensionID is INTEGER (0..65535) and 3GPP allocates ids from 0 upwards
+#     (the Rel-18 maximum is in the 400s), so the top of the range will not collide;
+#   - criticality ignore: a standard receiver that does not comprehend the id ignores the
+#     extension and processes the rest of the message (TS 38.413 10.3.5, 10.2);
+#   - value: the standard Cell CAG List type, CellCAGList ::= SEQUENCE (SIZE(1..maxnoofCAGSperCell))
+#     OF CAG-ID, CAG-ID ::= BIT STRING (SIZE(32)), APER-encoded inside the open type (X.691 11.2).
+TESTBED_CAG_EXTENSION_ID = 65530
+"""ProtocolExtensionID of the testbed-private CAG ID list in BroadcastPLMNItem (criticality ignore)."""
+
+MAX_CAGS_PER_CELL = 64
+"""maxnoofCAGSperCell (TS 38.413 9.4.7): at most this many CAG IDs per Broadcast PLMN Item."""
+
+_ID_NPN_SUPPORT = 258
+
+
+@lru_cache(maxsize=1)
+def _cell_cag_list() -> Any:
+    from pycrate_asn1dir import NGAP
+
+    return NGAP.NGAP_IEs.CellCAGList
+
+
+def check_cag_ids(name: str, value: object, max_items: int = MAX_CAGS_PER_CELL) -> tuple[int, ...]:
+    """Return ``value`` as a tuple of CAG IDs (each 0..2**32-1, TS 23.003 4.7.2), at most ``max_items``."""
+    if not isinstance(value, tuple | list):
+        raise ValueError(f"{name} must be a tuple of CAG IDs, got {type(value).__name__}")
+    if len(value) > max_items:
+        raise ValueError(f"{name}: {len(value)} CAG IDs, at most {max_items} allowed")
+    return tuple(check_uint("CAG ID", c, 32) for c in value)
+
+
+def _cag_ext_to_asn(cag_ids: tuple[int, ...]) -> dict:
+    # the OPEN value is given as (pycrate object, value): pycrate encodes it with that type even
+    # though the id is not in the BroadcastPLMNItem-ExtIEs class set (no table row is needed)
+    return {"id": TESTBED_CAG_EXTENSION_ID, "criticality": "ignore",
+            "extensionValue": (_cell_cag_list(), [(c, 32) for c in cag_ids])}
+
+
+def _cag_ext_from_asn(value: Any) -> tuple[int, ...]:
+    # an id outside the class set decodes as ("_unk_<n>", open type octets): decode those as CellCAGList
+    if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], bytes)):
+        raise DecodeError("testbed CAG ID extension: unexpected open type content")
+    from . import _asn1
+
+    items = _asn1.per_decode(_cell_cag_list(), value[1], True, "testbed CAG ID extension (CellCAGList)")
+    return tuple(c[0] for c in items)
+
+
 @dataclass(frozen=True, slots=True)
 class BroadcastPlmn:
-    """Broadcast PLMN Item of NG SETUP REQUEST (9.2.6.1): PLMN, TAI Slice Support List, SNPN NID.
+    """Broadcast PLMN Item of NG SETUP REQUEST (9.2.6.1): PLMN, TAI Slice Support List, SNPN NID, CAG IDs.
 
     ``nid`` is the 44-bit NID carried in the NPN Support extension (``id-NPN-Support``),
-    which in TS 38.413 is a CHOICE with an SNPN alternative only: the ASN.1 has no
-    place for the CAG IDs of a PNI-NPN (CAG) cell in NG Setup. The gNB reports its
-    CAG IDs per UE, in the NPN Access Information of InitialUEMessage.
+    which in TS 38.413 is a CHOICE with an SNPN alternative only. ``cag_ids`` are the
+    CAG IDs the cell broadcasts for this PLMN (TS 38.331 SIB1 NPN-IdentityInfoList): the
+    ASN.1 has no place for them in NG Setup, so they travel in the testbed-private
+    extension :data:`TESTBED_CAG_EXTENSION_ID` (criticality ignore); at most
+    :data:`MAX_CAGS_PER_CELL`, each 0..2**32-1; empty = no extension (a plain PLMN).
     """
 
     plmn: Plmn
     slices: tuple[Snssai, ...]
     nid: int | None = None
+    cag_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.slices) <= 1024:
             raise ValueError("TAI slice support list needs 1..1024 S-NSSAIs")
         if self.nid is not None:
             check_uint("NID", self.nid, 44)
+        object.__setattr__(self, "cag_ids", check_cag_ids("broadcast PLMN CAG IDs", self.cag_ids))
+
+
+def _unique(ids: Any) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(ids))
 
 
 @dataclass(frozen=True, slots=True)
 class SupportedTa:
+    """Supported TA Item of NG SETUP REQUEST (9.2.6.1): TAC and its Broadcast PLMN List."""
+
     tac: int
     broadcast_plmns: tuple[BroadcastPlmn, ...]
 
@@ -494,6 +561,11 @@ class SupportedTa:
         check_uint("TAC", self.tac, 24)
         if not 1 <= len(self.broadcast_plmns) <= 12:
             raise ValueError("broadcast PLMN list needs 1..12 items")
+
+    @property
+    def cag_ids(self) -> tuple[int, ...]:
+        """The CAG IDs of all broadcast PLMNs of this TA, in order, without duplicates."""
+        return _unique(c for bp in self.broadcast_plmns for c in bp.cag_ids)
 
 
 def supported_ta_list_to_asn(tas: tuple[SupportedTa, ...] | list[SupportedTa]) -> list:
@@ -505,25 +577,37 @@ def supported_ta_list_to_asn(tas: tuple[SupportedTa, ...] | list[SupportedTa]) -
         for bp in ta.broadcast_plmns:
             item: dict[str, Any] = {"pLMNIdentity": bp.plmn.to_bytes(),
                                     "tAISliceSupportList": [{"s-NSSAI": snssai_to_asn(s)} for s in bp.slices]}
+            exts = []
             if bp.nid is not None:
-                item["iE-Extensions"] = [{"id": 258, "criticality": "reject",
-                                          "extensionValue": ("NPN-Support", ("sNPN", (bp.nid, 44)))}]
+                exts.append({"id": _ID_NPN_SUPPORT, "criticality": "reject",
+                             "extensionValue": ("NPN-Support", ("sNPN", (bp.nid, 44)))})
+            if bp.cag_ids:
+                exts.append(_cag_ext_to_asn(check_cag_ids("broadcast PLMN CAG IDs", bp.cag_ids)))
+            if exts:
+                item["iE-Extensions"] = exts
             plmns.append(item)
         out.append({"tAC": ta.tac.to_bytes(3, "big"), "broadcastPLMNList": plmns})
     return out
 
 
 def supported_ta_list_from_asn(v: list) -> tuple[SupportedTa, ...]:
+    """Decode the Supported TA List; extensions other than NPN Support and the testbed CAG IDs are ignored."""
     out = []
     for ta in v:
         plmns = []
         for bp in ta["broadcastPLMNList"]:
             nid = None
+            cag_ids: tuple[int, ...] | None = None
             for ext in bp.get("iE-Extensions", ()):
-                if ext["id"] == 258 and ext["extensionValue"][1][0] == "sNPN":
+                if ext["id"] == _ID_NPN_SUPPORT and ext["extensionValue"][1][0] == "sNPN":
                     nid = ext["extensionValue"][1][1][0]
+                elif ext["id"] == TESTBED_CAG_EXTENSION_ID:
+                    if cag_ids is not None:
+                        raise DecodeError("broadcast PLMN item: testbed CAG ID extension occurs twice")
+                    cag_ids = _cag_ext_from_asn(ext["extensionValue"])
             plmns.append(BroadcastPlmn(plmn_from_asn(bp["pLMNIdentity"]),
-                                       tuple(snssai_from_asn(s["s-NSSAI"]) for s in bp["tAISliceSupportList"]), nid))
+                                       tuple(snssai_from_asn(s["s-NSSAI"]) for s in bp["tAISliceSupportList"]), nid,
+                                       cag_ids or ()))
         out.append(SupportedTa(int.from_bytes(ta["tAC"], "big"), tuple(plmns)))
     return tuple(out)
 

@@ -288,10 +288,19 @@ def _ambr_dec(v: dict) -> UeAmbr:
 ])
 @dataclass(slots=True)
 class NGSetupRequest(NgapMessage):
+    """NG Setup Request (9.2.6.1). CAG IDs are given per broadcast PLMN (:class:`BroadcastPlmn`)."""
+
     global_ran_node_id: GlobalGnbId
     supported_tas: tuple[SupportedTa, ...]
     default_paging_drx: int = 128
     ran_node_name: str | None = None
+
+    @property
+    def cag_ids(self) -> tuple[int, ...]:
+        """Every CAG ID the RAN node advertises (testbed-private extension, see
+        :data:`~testbed.protocols.ngap.ies.TESTBED_CAG_EXTENSION_ID`): the union over all supported
+        TAs and broadcast PLMNs, in order of appearance, without duplicates."""
+        return tuple(dict.fromkeys(c for ta in self.supported_tas for c in ta.cag_ids))
 
 
 @_message(21, Kind.SUCCESSFUL, [
