@@ -38,6 +38,8 @@ SEEDS = [ngap.encode(m) for m in (
     ngap.NGSetupRequest(ngap.GlobalGnbId(_P, 0x1234, 24), (ngap.SupportedTa(1, (
         ngap.BroadcastPlmn(_P, (ngap.Snssai(1), ngap.Snssai(2, 3))), ngap.BroadcastPlmn(_P3, (ngap.Snssai(1),), 7))),),
         64, "femto"),
+    ngap.NGSetupRequest(ngap.GlobalGnbId(_P, 1, 32), (ngap.SupportedTa(1, (
+        ngap.BroadcastPlmn(_P, (ngap.Snssai(1),), cag_ids=(0x101, 0xCAFE)),)),)),  # testbed CAG extension
     ngap.NGSetupResponse("amf", (ngap.Guami(_P, 1, 2, 3),), (ngap.PlmnSupport(_P, (ngap.Snssai(1, 2),)),), 10),
     ngap.NGSetupFailure(ngap.Cause("misc", "unknown-PLMN-or-SNPN"), 60),
     ngap.InitialUEMessage(1, _NAS, _ULI, "mo-Data", ngap.FiveGSTmsi(1, 2, 3), True, (5, 6)),
