@@ -116,6 +116,7 @@ class Testbed:
         self._write_state("starting")
         try:
             self._check_link_options()
+            self._prepare_core()
             self._create_nodes()
             self._create_segments()
             self._configure_nodes()
@@ -142,6 +143,25 @@ class Testbed:
                         self.warnings.append(msg)
                         log.warning(msg)
                         self.progress("warning", seg_name, "warning", msg)
+
+    def _prepare_core(self) -> None:
+        """Write the built-in core's settings and this run's subscriber file (with generated keys).
+
+        Runs before any kernel object exists so a bad ``core:`` section fails cleanly.
+        """
+        if self.topology.core is None:
+            return
+        import json
+
+        from testbed.core import provision
+        from testbed.core.config import parse_core_settings
+
+        source = self.topology.source_file
+        settings = parse_core_settings(self.topology.core, source)
+        core_dir = self.run_dir.sub("core")
+        provision.materialise(settings, core_dir, source)
+        (core_dir / "core.json").write_text(json.dumps(settings.model_dump(mode="json"), indent=2) + "\n")
+        self.progress("core", "subscribers", "provisioned", str(core_dir / provision.SUBSCRIBERS_FILE))
 
     def _create_nodes(self) -> None:
         for name in self.plan.nodes:

@@ -6,11 +6,14 @@ NAT) inside the node's own network namespace, so it disappears with the node.
 
 from __future__ import annotations
 
-from testbed.topology.model import OPERATOR_KINDS, Role
+from testbed.topology.model import OPERATOR_KINDS, Role, SegmentKind
 from testbed.topology.plan import NetworkPlan, NodePlan
 
 #: IKEv2 and NAT-T ports (RFC 7296, RFC 3948).
 IKE_PORTS = (500, 4500)
+
+#: TUN devices of a UPF are named "<prefix><n>" (see testbed.core.upf).
+UPF_TUN_PREFIX = "upftun"
 
 
 def _loss_rules(node: NodePlan) -> list[str]:
@@ -59,6 +62,17 @@ def node_ruleset(plan: NetworkPlan, node: NodePlan, netem_loss: bool = False) ->
             f"iifname {outside} meta l4proto icmp accept",
             f"iifname {outside} counter drop",
         ]
+    elif node.role == Role.UPF:
+        # The UPF's TUN (N3 decapsulated user plane) may reach N6 and back; nothing is
+        # routed between the operator network and N6 (TS 23.501 5.8: user plane only via the UPF).
+        n6 = [i.name for i in node.interfaces if topo.segments[i.segment].kind == SegmentKind.N6]
+        forward_policy = "drop"
+        if n6:
+            n6_set = "{ " + ", ".join(f'"{n}"' for n in n6) + " }"
+            forward_rules += [
+                f'iifname "{UPF_TUN_PREFIX}*" oifname {n6_set} accept',
+                f'iifname {n6_set} oifname "{UPF_TUN_PREFIX}*" accept',
+            ]
     elif not node.forward:
         forward_policy = "drop"  # femtos, UE hosts, servers never route
 

@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from testbed.errors import ConfigError
 
@@ -135,6 +143,29 @@ class ServiceProbe(_Strict):
         return self
 
 
+class StaticRoute(_Strict):
+    """An extra static route of a node (e.g. the DN's route to the UE pool via the UPF's N6 address)."""
+
+    prefix: str
+    via: str
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        try:
+            return str(ipaddress.IPv4Network(v, strict=True))
+        except ValueError as e:
+            raise ValueError(f"expected an IPv4 prefix like 10.45.0.0/16 ({e})") from None
+
+    @field_validator("via")
+    @classmethod
+    def _via(cls, v: str) -> str:
+        try:
+            return str(ipaddress.IPv4Address(v))
+        except ValueError:
+            raise ValueError("expected an IPv4 address like 10.20.0.1") from None
+
+
 class Service(_Strict):
     """A process the engine starts inside a node."""
 
@@ -151,6 +182,7 @@ class Node(_Strict):
     links: list[str | Link] = Field(min_length=1)
     position: tuple[float, float, float] | None = None
     services: dict[str, Service] = Field(default_factory=dict)
+    routes: list[StaticRoute] = Field(default_factory=list)
     description: str = ""
 
     @field_validator("links")
@@ -168,6 +200,13 @@ class Topology(_Strict):
     description: str = ""
     segments: dict[str, Segment] = Field(min_length=1)
     nodes: dict[str, Node] = Field(min_length=1)
+    core: dict[str, Any] | None = None  # built-in 5G core settings: testbed.core.config.CoreSettings
+    _source_file: str | None = PrivateAttr(default=None)
+
+    @property
+    def source_file(self) -> str | None:
+        """The file this topology was loaded from (relative paths in it are relative to it)."""
+        return self._source_file
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Topology:
@@ -202,6 +241,10 @@ class Topology(_Strict):
                     if link.address in seen_addr:
                         raise _FieldError(f"{where}.address", f"{addr} already used by {seen_addr[link.address]}")
                     seen_addr[link.address] = node_name
+            for i, route in enumerate(node.routes):
+                if not any(ipaddress.IPv4Address(route.via) in nets[lk.segment] for lk in node.attachments):
+                    raise _FieldError(f"nodes.{node_name}.routes.{i}.via",
+                                      f"{route.via} is not on a segment the node is attached to")
             if len(node.attachments) > 99:
                 raise _FieldError(f"nodes.{node_name}.links", "at most 99 links per node")
             for svc_name, svc in node.services.items():
@@ -242,7 +285,7 @@ def parse_topology(data: Any, file: str | None = None) -> Topology:
     if not isinstance(data, dict):
         raise ConfigError(file, "", "expected a mapping with 'name', 'segments' and 'nodes' at the top level")
     try:
-        return Topology.model_validate(data)
+        topo = Topology.model_validate(data)
     except ValidationError as e:
         errors = e.errors()
         # In a union (link: str | Link) the deepest location is the branch the user meant.
@@ -255,6 +298,12 @@ def parse_topology(data: Any, file: str | None = None) -> Topology:
             msg = msg[len("Value error, "):]
         extra = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
         raise ConfigError(file, _loc(err["loc"]), f"{msg}; got {err.get('input')!r}{extra}") from None
+    topo._source_file = file
+    if topo.core is not None:
+        from testbed.core.config import parse_core_settings
+
+        parse_core_settings(topo.core, file)
+    return topo
 
 
 def load_topology(path: str | Path) -> Topology:

@@ -194,7 +194,9 @@ def build_plan(topo: Topology) -> NetworkPlan:
     nodes: dict[str, NodePlan] = {}
     segments: dict[str, list[InterfacePlan]] = {s: [] for s in topo.segments}
     for n, node in topo.nodes.items():
-        plan = NodePlan(name=n, role=node.role, forward=node.role in FORWARDING_ROLES,
+        # A UPF forwards only between its TUN (user plane, N3 decapsulated) and N6, never
+        # between its IP interfaces: it is not a router for route computation.
+        plan = NodePlan(name=n, role=node.role, forward=node.role in FORWARDING_ROLES or node.role == Role.UPF,
                         routes=routes[n], position=node.position)
         for lk in node.attachments:
             seg = topo.segments[lk.segment]
@@ -204,6 +206,10 @@ def build_plan(topo: Topology) -> NetworkPlan:
                                  options=_effective_options(seg, lk))
             plan.interfaces.append(intf)
             segments[lk.segment].append(intf)
+        for extra in node.routes:
+            dev = next(i.name for i in plan.interfaces
+                       if ipaddress.IPv4Address(extra.via) in ipaddress.IPv4Network(topo.segments[i.segment].prefix))
+            plan.routes.append(RoutePlan(prefix=extra.prefix, via=extra.via, dev=dev))
         if node.role == Role.HOME_ROUTER:
             for intf in plan.interfaces:
                 if topo.segments[intf.segment].kind == SegmentKind.HOME_LAN:

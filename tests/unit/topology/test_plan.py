@@ -123,3 +123,36 @@ def test_link_option_overrides_segment_default():
     plan = build_plan(topo)
     assert plan.nodes["n1"].interfaces[0].options.bw == 50
     assert plan.nodes["n2"].interfaces[0].options.bw == 10
+
+
+def test_extra_static_route_uses_the_interface_of_the_next_hop():
+    topo = _topo(n1={"links": ["a", "b"], "routes": [{"prefix": "10.45.0.0/16", "via": "10.1.0.9"}]})
+    plan = build_plan(topo)
+    route = next(r for r in plan.nodes["n1"].routes if r.prefix == "10.45.0.0/16")
+    assert (route.via, route.dev) == ("10.1.0.9", "n1-eth1")
+
+
+def test_extra_static_route_next_hop_must_be_on_an_attached_segment():
+    with pytest.raises(ConfigError) as e:
+        _topo(n1={"links": ["a"], "routes": [{"prefix": "10.45.0.0/16", "via": "10.1.0.9"}]})
+    assert e.value.path == "nodes.n1.routes.0.via"
+    with pytest.raises(ConfigError) as e:
+        _topo(n1={"links": ["a"], "routes": [{"prefix": "10.45.0.1/16", "via": "10.0.0.2"}]})
+    assert e.value.path == "nodes.n1.routes.0.prefix"
+
+
+def test_upf_forwards_only_between_its_tun_and_n6(home):
+    upf = home.nodes["upf"]
+    assert upf.forward
+    rules = node_ruleset(home, upf)
+    n6 = upf.interface_on("n6").name
+    assert "policy drop" in rules
+    assert f'iifname "upftun*" oifname {{ "{n6}" }} accept' in rules
+    assert f'iifname {{ "{n6}" }} oifname "upftun*" accept' in rules
+    operator = upf.interface_on("operator").name
+    assert operator not in rules  # never routed between N3/N4 and N6
+
+
+def test_dn_routes_the_ue_pool_via_the_upf(home):
+    upf_n6 = home.nodes["upf"].interface_on("n6").address
+    assert any(r.prefix == "10.45.0.0/16" and r.via == upf_n6 for r in home.nodes["dn"].routes)

@@ -1,0 +1,29 @@
+"""UDR of the built-in core: subscriber file schema, SQLite subscriber store, provisioning commands."""
+
+from .models import (
+    FemtoConfig,
+    SnssaiConfig,
+    SubscriberConfig,
+    SubscriberFile,
+    SubscriberRange,
+    femto_key,
+    load_subscriber_file,
+    parse_subscriber_data,
+)
+from .provisioning import handle_provisioning
+from .store import FemtoRecord, Subscriber, SubscriberStore
+
+__all__ = [
+    "FemtoConfig",
+    "FemtoRecord",
+    "SnssaiConfig",
+    "Subscriber",
+    "SubscriberConfig",
+    "SubscriberFile",
+    "SubscriberRange",
+    "SubscriberStore",
+    "femto_key",
+    "handle_provisioning",
+    "load_subscriber_file",
+    "parse_subscriber_data",
+]
