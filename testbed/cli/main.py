@@ -195,6 +195,47 @@ def status(run: Annotated[str | None, typer.Argument(help="run directory or name
     render_state(state, live)
 
 
+CORE_OPS = ("status", "ues", "gnbs", "sessions", "hn-public-keys", "subscriber", "set-cag", "deregister")
+
+
+@app.command()
+def core(op: Annotated[str, typer.Argument(help=f"one of: {', '.join(CORE_OPS)}")],
+         supi: Annotated[str | None, typer.Argument(help="SUPI for subscriber/set-cag/deregister")] = None,
+         cag_ids: Annotated[str | None, typer.Argument(help="set-cag: comma-separated CAG IDs (0x101,...); "
+                                                         "empty string for none")] = None,
+         cag_only: Annotated[bool | None, typer.Option("--cag-only/--not-cag-only", help="set-cag")] = None,
+         run: Annotated[str | None, typer.Option("--run", help="run (default: current)")] = None,
+         runs_dir: RunsOpt = None) -> None:
+    """Ask the built-in core of a running topology: nrfemto core ues; nrfemto core set-cag imsi-... 0x101"""
+    from testbed.runtime.control import control_request
+
+    if op not in CORE_OPS:
+        raise _fail(f"unknown operation {op!r}; expected one of {', '.join(CORE_OPS)}", 2)
+    request: dict = {"op": op.replace("-", "_")}
+    if op in ("subscriber", "set-cag", "deregister"):
+        if not supi:
+            raise _fail(f"core {op} needs a SUPI (e.g. imsi-001010000000001)", 2)
+        request = {"op": {"subscriber": "get_subscriber", "set-cag": "set_allowed_cag"}.get(op, op), "supi": supi}
+    if op == "set-cag":
+        if cag_ids is None:
+            raise _fail("core set-cag needs the CAG IDs (comma-separated, '' for none)", 2)
+        try:
+            request["cag_ids"] = [int(x, 0) for x in cag_ids.split(",") if x.strip()]
+        except ValueError:
+            raise _fail(f"CAG IDs must be integers like 0x101, got {cag_ids!r}", 2) from None
+        if cag_only is not None:
+            request["cag_only"] = cag_only
+    rd = _resolve(run, runs_dir)
+    sock = rd.path / "core" / "control.sock"
+    try:
+        reply = control_request(sock, request)
+    except OSError as e:
+        raise _fail(f"no core answers on {sock} ({e.strerror or e}); is the run up?") from None
+    print(json.dumps(reply, indent=2, sort_keys=True, default=str))
+    if not reply.get("ok"):
+        raise typer.Exit(1)
+
+
 @app.command(name="exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def exec_(node: Annotated[str, typer.Argument(help="node name")],
           command: Annotated[list[str], typer.Argument(help="command (after --)")],

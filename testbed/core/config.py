@@ -72,7 +72,7 @@ class AmfSettings(_Strict):
     pointer: Annotated[int, Field(ge=0, le=63)] = 0
     ngap_port: Annotated[int, Field(ge=1, le=65535)] = 38412
     sctp_mode: str = "auto"
-    #: Integrity algorithms in order of preference; NIA0 is never chosen for a normal registration.
+    #: Integrity algorithms in order of preference (1, 2, 3); NIA0 is never chosen by priority.
     nia_priority: list[int] = Field(default_factory=lambda: [2, 1, 3], min_length=1)
     #: Ciphering algorithms in order of preference; NEA0 only when listed (TS 33.501 5.3.2).
     nea_priority: list[int] = Field(default_factory=lambda: [2, 1, 3, 0], min_length=1)
@@ -85,8 +85,9 @@ class AmfSettings(_Strict):
     def _nia(cls, v: list[int]) -> list[int]:
         if any(a not in NIA_IDS for a in v) or len(set(v)) != len(v):
             raise ValueError("expected distinct NIA ids among 0, 1, 2, 3")
-        if v == [0]:
-            raise ValueError("NIA0 alone would leave NAS unprotected; list at least one of 1, 2, 3")
+        if 0 in v:
+            # TS 33.501 5.5.2: NIA0 only for unauthenticated emergency sessions, never by priority.
+            raise ValueError("NIA0 must not be listed (used only for unauthenticated emergency registration)")
         return v
 
     @field_validator("nea_priority")

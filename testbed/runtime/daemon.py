@@ -122,19 +122,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def request(run: RunDir, cmd: str, timeout: float = 10.0) -> dict:
     """Send one control request to a run's orchestrator (raises OSError if none listens)."""
-    import socket
+    from testbed.runtime.control import control_request
 
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(str(run.control_socket))
-        s.sendall(json.dumps({"cmd": cmd}).encode() + b"\n")
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    return json.loads(buf or b"{}")
+    return control_request(run.control_socket, {"cmd": cmd}, timeout)
 
 
 def orchestrator_pid(run: RunDir) -> int | None:

@@ -64,6 +64,16 @@ from .messages import (
     UnsupportedMessage,
     UplinkNASTransport,
 )
+from .release_messages import (
+    PduSessionReleased,
+    PDUSessionResourceReleaseCommand,
+    PDUSessionResourceReleaseResponse,
+    PduSessionToRelease,
+)
+from .release_transfer import (
+    PduSessionResourceReleaseCommandTransfer,
+    PduSessionResourceReleaseResponseTransfer,
+)
 from .transfer import (
     PDU_SESSION_TYPES,
     PduSessionResourceSetupRequestTransfer,
@@ -101,14 +111,20 @@ __all__ = [
     "NGSetupResponse",
     "NgapMessage",
     "NrCgi",
+    "PDUSessionResourceReleaseCommand",
+    "PDUSessionResourceReleaseResponse",
     "PDUSessionResourceSetupRequest",
     "PDUSessionResourceSetupResponse",
     "PduSessionFailed",
+    "PduSessionReleased",
+    "PduSessionResourceReleaseCommandTransfer",
+    "PduSessionResourceReleaseResponseTransfer",
     "PduSessionResourceSetupRequestTransfer",
     "PduSessionResourceSetupResponseTransfer",
     "PduSessionResourceSetupUnsuccessfulTransfer",
     "PduSessionSetupRequest",
     "PduSessionSetupResult",
+    "PduSessionToRelease",
     "Plmn",
     "PlmnSupport",
     "QosFlowRequest",
