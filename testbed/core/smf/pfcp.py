@@ -663,7 +663,7 @@ def _net_inst(v: str) -> dict:
 
 
 def _dnn_bytes(v: str) -> bytes:
-    # APN/DNN and network instance as DNS labels (TS 23.003 9.1, TS 29.244 8.2.4 / 8.2.103)
+    # APN/DNN and network instance as DNS labels (TS 23.003 9.1, TS 29.244 8.2.4 / 8.2.117)
     labels = v.split(".")
     if not v or any(not 1 <= len(x.encode()) <= 63 for x in labels):
         raise ValueError(f"DNN / network instance must be DNS labels of 1..63 octets, got {v!r}")

@@ -13,25 +13,28 @@ Wire format:
   (8.1.2, table 8.1.2-1) carries IEs in its value. IEs are framed in one linear pass; grouped IEs are
   re-framed only when the decoder reads them (their depth is fixed by the message structure: at most
   Create PDR / PDI, Create FAR / Forwarding Parameters, Update FAR / Update Forwarding Parameters),
-  so there is no recursion on attacker input. Unknown IEs (and the Enterprise ID of vendor IEs,
-  8.1.1) are carried raw and ignored; IE order is free (7.2.3.1).
+  so there is no recursion on attacker input. Unknown IEs (and vendor IEs, whose value starts with
+  the Enterprise ID, 8.1.1) are carried raw and ignored, wherever they are.
 
-Decoding errors (TS 29.244 7.6), as :func:`.pfcp.decode_pycrate` reports them:
+Decoding errors (error handling TS 29.244 7.6; causes of table 8.2.1-1), as the pycrate decoder
+reports them on well-framed input:
 
-- header too short or inconsistent, unknown message type, version other than 1, an IE overrunning
-  the message or trailing octets after the last IE (7.6.3): :class:`DecodeError` (the message is
-  discarded, no header attached);
-- a mandatory IE missing (7.6.6): :class:`PfcpIeError` cause 66 (Mandatory IE missing);
-- an IE of a fixed size with another length (Cause, Offending IE, S-NSSAI) or empty when its
-  first octet is needed (Apply Action, Gate Status, Source / Destination Interface), and an IE
-  overrunning its grouped IE: cause 68 (Invalid length);
+- header too short or inconsistent with the datagram (7.6.3), unknown message type, version other
+  than 1, an IE overrunning the message, trailing octets after the last IE, a vendor IE shorter
+  than its Enterprise ID: :class:`DecodeError` (the message is discarded, no header attached);
+- a mandatory IE missing: :class:`PfcpIeError` cause 66 (Mandatory IE missing);
+- an IE of a fixed size with another length (Cause, Offending IE, S-NSSAI), empty when its first
+  octet is needed (Apply Action, Gate Status, Source / Destination Interface), or an IE overrunning
+  the grouped IE that holds it: cause 68 (Invalid length);
 - an IE too short for the fields its flags announce (F-TEID, F-SEID, UE IP Address, Node ID, ...)
   or with a value this core does not support (no IPv4 address, unknown Node ID type): cause 69
   (Mandatory IE incorrect).
 
-Where pycrate is lenient on malformed input (a Cause of 2 octets read as 1 octet and the next IE
-misframed; octets after the last IE of a grouped IE ignored), this codec applies the rules above;
-on well-formed input both agree.
+pycrate is lenient or inconsistent on some malformed input, where this codec applies the rules
+above: it reads a Cause / Offending IE / UR-SEQN on their fixed size whatever the Length (and
+misframes what follows), ignores what overruns a grouped IE, accepts a last IE that overruns the
+message, and loses the IEs that follow an IE it cannot parse in the same container (then reporting
+"trailing octets" or a missing IE instead of cause 69). On well-formed input both agree.
 """
 
 from __future__ import annotations
@@ -102,8 +105,8 @@ _IE_FSEID = struct.Struct("!HHBQ4s")  # 8.2.37: flags (V4), SEID, IPv4
 _IE_FTEID = struct.Struct("!HHBI4s")  # 8.2.3: flags (V4), TEID, IPv4
 _IE_OHC = struct.Struct("!HHBBI4s")  # 8.2.56: description (2 octets), TEID, IPv4
 _IE_UEIP = struct.Struct("!HHB4s")  # 8.2.62: flags (SD, V4), IPv4
-_HDR_NODE = struct.Struct("!BBHI")  # 7.2.2.1: flags, type, length, sequence number (24) + spare (8)
-_HDR_SESS = struct.Struct("!BBHQI")  # 7.2.2.1: ... with the SEID (S = 1)
+_HDR_NODE = struct.Struct("!BBHI")  # 7.2.2.2: flags, type, length, sequence number (24) + spare (8)
+_HDR_SESS = struct.Struct("!BBHQI")  # 7.2.2.3: ... with the SEID (S = 1)
 _VOLUME = struct.Struct("!BQQQQQQ")  # 8.2.44: flags, total/UL/DL volume, total/UL/DL packets
 _U16 = struct.Struct("!H").unpack_from
 _U32 = struct.Struct("!I").unpack_from
@@ -113,10 +116,6 @@ _unpack_hh = _HH.unpack_from
 
 _RULE_ID_WIDTH = {0: 2, 1: 4, 2: 4, 3: 4}  # Failed Rule ID (8.2.80): PDR ID on 2 octets, FAR/QER/URR ID on 4
 _MAX_CACHE = 1024
-
-
-class _EncodeError(Exception):
-    """Internal: an out-of-range value met by struct / int.to_bytes, re-raised as ValueError."""
 
 
 # --------------------------------------------------------------------------- encoding helpers
@@ -132,7 +131,7 @@ def _ip4(v: Any) -> bytes:
     if type(v) is str:
         try:
             b = inet_aton(v)
-        except OSError:
+        except (OSError, ValueError):
             pass
         else:
             if inet_ntoa(b) == v:  # canonical dotted quad: what ipaddress accepts
@@ -144,7 +143,7 @@ _NODE_IDS: dict[str, bytes] = {}
 
 
 def _node_id(v: Any) -> bytes:
-    """Node ID IE (8.2.38): type 0 IPv4, 1 IPv6, 2 FQDN (DNS labels, TS 23.003 19.4.2.6)."""
+    """Node ID IE (8.2.38): type 0 IPv4, 1 IPv6, 2 FQDN (length-prefixed labels as in DNS, RFC 1035 3.1)."""
     if type(v) is str:
         b = _NODE_IDS.get(v)
         if b is not None:
@@ -175,7 +174,7 @@ _LABELS: dict[str, bytes] = {}
 
 
 def _labels(v: Any) -> bytes:
-    """APN/DNN (8.2.103) and Network Instance (8.2.4) as DNS labels (TS 23.003 9.1)."""
+    """APN/DNN (8.2.117) and Network Instance (8.2.4) as DNS labels (TS 23.003 9.1)."""
     b = _LABELS.get(v) if type(v) is str else None
     if b is None:
         b = _dnn_bytes(v)
@@ -223,7 +222,7 @@ def _apply_action(a: int) -> bytes:
 
 
 def _pdr(p: Pdr) -> bytes:
-    """Create PDR (7.5.2.2): PDR ID, Precedence, PDI (8.2.x inside), OHR, FAR ID, URR IDs, QER IDs."""
+    """Create PDR (7.5.2.2): PDR ID, Precedence, PDI (table 7.5.2.2-2), OHR, FAR ID, URR IDs, QER IDs."""
     pdi = _interface(SOURCE_INTERFACE, p.source_interface)
     if p.fteid is not None:
         pdi += _fteid(p.fteid)
@@ -248,7 +247,7 @@ def _pdr(p: Pdr) -> bytes:
 
 
 def _far(f: Far) -> bytes:
-    """Create FAR (7.5.2.3) with Forwarding Parameters (7.5.2.3-2) when a destination is set."""
+    """Create FAR (7.5.2.3) with Forwarding Parameters (table 7.5.2.3-2) when a destination is set."""
     body = _IE_U32.pack(FAR_ID, 4, f.far_id) + _apply_action(f.action)
     if f.destination_interface is not None:
         fp = _interface(DESTINATION_INTERFACE, f.destination_interface)
@@ -261,7 +260,7 @@ def _far(f: Far) -> bytes:
 
 
 def _update_far(f: UpdateFar) -> bytes:
-    """Update FAR (7.5.4.3) with Update Forwarding Parameters (7.5.4.3-2)."""
+    """Update FAR (7.5.4.3) with Update Forwarding Parameters (table 7.5.4.3-2)."""
     body = _IE_U32.pack(FAR_ID, 4, f.far_id)
     if f.action is not None:
         body += _apply_action(f.action)
@@ -309,7 +308,7 @@ def _failed_rule(f: FailedRule) -> bytes:
 
 
 def _usage_report(u: UsageReport) -> bytes:
-    """Usage Report (Session Deletion Response, 7.5.7.2): URR ID, UR-SEQN (8.2.77), trigger (8.2.41),
+    """Usage Report (Session Deletion Response, 7.5.7.2): URR ID, UR-SEQN (8.2.71), trigger (8.2.41),
     Volume Measurement (8.2.44) with all six fields."""
     vol = _VOLUME.pack(0x3F, u.ul_bytes + u.dl_bytes, u.ul_bytes, u.dl_bytes,
                        u.ul_packets + u.dl_packets, u.ul_packets, u.dl_packets)
@@ -323,7 +322,7 @@ def _recovery(ts: Any) -> bytes:
 
 
 def _snssai(s: tuple[int, int | None]) -> bytes:
-    """S-NSSAI (8.2.185): SST, SD (0xFFFFFF when absent)."""
+    """S-NSSAI (8.2.176): SST, SD (0xFFFFFF when absent)."""
     sst, sd = s
     return _ie(S_NSSAI, bytes((_check_u("SST", sst, 8),)) + (0xFFFFFF if sd is None else sd).to_bytes(3, "big"))
 
@@ -646,7 +645,7 @@ def _dec_ohc(c: _Ctx, v: bytes) -> OuterHeaderCreation:
 
 
 def _dec_labels(c: _Ctx, raw: bytes, t: int) -> str:
-    """APN/DNN (8.2.103) or Network Instance (8.2.4): DNS labels, else an opaque ASCII string."""
+    """APN/DNN (8.2.117) or Network Instance (8.2.4): DNS labels, else an opaque ASCII string."""
     out, i, n = [], 0, len(raw)
     try:
         while i < n:
@@ -678,7 +677,7 @@ def _dec_interface(c: _Ctx, v: bytes, t: int) -> int:
 
 
 def _dec_pdr(c: _Ctx, v: bytes) -> Pdr:
-    """Create PDR (7.5.2.2) with its PDI (7.5.2.2-2)."""
+    """Create PDR (7.5.2.2) with its PDI (table 7.5.2.2-2)."""
     g = c.group(v, CREATE_PDR, "Create PDR")
     pdi = g.group(g.need(PDI), PDI, "PDI")
     src = _dec_interface(pdi, pdi.need(SOURCE_INTERFACE), SOURCE_INTERFACE)
@@ -717,7 +716,7 @@ def _dec_pdr(c: _Ctx, v: bytes) -> Pdr:
 
 
 def _dec_far(c: _Ctx, v: bytes) -> Far:
-    """Create FAR (7.5.2.3) with Forwarding Parameters (7.5.2.3-2)."""
+    """Create FAR (7.5.2.3) with Forwarding Parameters (table 7.5.2.3-2)."""
     g = c.group(v, CREATE_FAR, "Create FAR")
     far_id = _u32(g, FAR_ID, g.need(FAR_ID))
     action = _dec_apply_action(g, g.need(APPLY_ACTION))
@@ -734,7 +733,7 @@ def _dec_far(c: _Ctx, v: bytes) -> Far:
 
 
 def _dec_update_far(c: _Ctx, v: bytes) -> UpdateFar:
-    """Update FAR (7.5.4.3) with Update Forwarding Parameters (7.5.4.3-2)."""
+    """Update FAR (7.5.4.3) with Update Forwarding Parameters (table 7.5.4.3-2)."""
     g = c.group(v, UPDATE_FAR, "Update FAR")
     far_id = _u32(g, FAR_ID, g.need(FAR_ID))
     a = g.opt(APPLY_ACTION)
@@ -821,7 +820,7 @@ def _dec_usage_report(c: _Ctx, v: bytes) -> UsageReport:
 
 
 def _dec_snssai(c: _Ctx) -> tuple[int, int | None] | None:
-    """S-NSSAI (8.2.185): exactly 4 octets."""
+    """S-NSSAI (8.2.176): exactly 4 octets."""
     raw = c.opt(S_NSSAI)
     if raw is None:
         return None
