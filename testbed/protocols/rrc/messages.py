@@ -60,6 +60,14 @@ def _nas(v: object) -> bytes:
     return check_bytes("dedicatedNAS-Message", v, 1)
 
 
+def _nas_in(v: bytes) -> bytes:
+    """A received DedicatedNAS-Message: ASN.1 allows an empty OCTET STRING, a NAS message cannot be
+    empty (TS 24.501 9.1), so an empty one is malformed input."""
+    if not v:
+        raise DecodeError("empty dedicatedNAS-Message")
+    return v
+
+
 class RrcMessage:
     """Base of the typed RRC messages: ``channel`` and the ASN.1 ``c1`` alternative name."""
 
@@ -455,7 +463,7 @@ class RRCSetupComplete(RrcMessage):
         st = ies.get("ng-5G-S-TMSI-Value")
         s_tmsi = st[1][0] if st and st[0] == "ng-5G-S-TMSI" else None
         part2 = st[1][0] if st and st[0] == "ng-5G-S-TMSI-Part2" else None
-        return cls(ies["dedicatedNAS-Message"], v["rrc-TransactionIdentifier"], ies["selectedPLMN-Identity"], reg,
+        return cls(_nas_in(ies["dedicatedNAS-Message"]), v["rrc-TransactionIdentifier"], ies["selectedPLMN-Identity"], reg,
                    s_tmsi, part2)
 
 
@@ -474,7 +482,7 @@ class ULInformationTransfer(RrcMessage):
         ce = v["criticalExtensions"]
         if ce[0] != "ulInformationTransfer" or "dedicatedNAS-Message" not in ce[1]:
             raise DecodeError("ULInformationTransfer without dedicatedNAS-Message")
-        return cls(ce[1]["dedicatedNAS-Message"])
+        return cls(_nas_in(ce[1]["dedicatedNAS-Message"]))
 
 
 @dataclass(slots=True)
@@ -496,7 +504,7 @@ class DLInformationTransfer(RrcMessage):
         ce = v["criticalExtensions"]
         if ce[0] != "dlInformationTransfer" or "dedicatedNAS-Message" not in ce[1]:
             raise DecodeError("DLInformationTransfer without dedicatedNAS-Message")
-        return cls(ce[1]["dedicatedNAS-Message"], v["rrc-TransactionIdentifier"])
+        return cls(_nas_in(ce[1]["dedicatedNAS-Message"]), v["rrc-TransactionIdentifier"])
 
 
 @dataclass(slots=True)

@@ -234,3 +234,10 @@ def test_out_of_range_per_values_are_decode_errors():
         assert rrc.decode(rrc.Channel.UL_DCCH, buf).selected_plmn_index == 13
     finally:
         _asn1.set_constraint_check(True)
+
+
+def test_empty_dedicated_nas_message_is_malformed_input():
+    """Found by fuzz_rrc: UL-DCCH 87 3a 00 04 is a ULInformationTransfer with an empty NAS container;
+    it must be a DecodeError (never a message the encoder then refuses)."""
+    with pytest.raises(DecodeError):
+        rrc.decode(rrc.Channel.UL_DCCH, bytes.fromhex("3a0004"))
