@@ -136,7 +136,9 @@ def _bind_supi(amf: Amf, ctx: UeContext, supi: Supi, out: list[Output]) -> None:
     reg = ctx.reg
     if old is not None and old is not ctx:
         keep = reg is not None and reg.reg_type in (2, 3)  # mobility/periodic keep PDU sessions
+        ngksi = ctx.ngksi  # the ngKSI of the authentication just run names the new KAMF (TS 33.501 6.1.3.2)
         amf.adopt(ctx, old, out, keep_sessions=keep)
+        ctx.ngksi = ngksi
         # the new KAMF and the SMC replace the old security context; the old one is not active here
         ctx.sec_active = False
     ctx.supi = supi
