@@ -1,0 +1,272 @@
+"""The femto process: thin asyncio adapters around the sans-I/O :class:`~testbed.femto.gnb.FemtoGnb`.
+
+- Air: UDP ``<air_address>:4997`` (radio link protocol); answers go to each UE's source address.
+- N2: one SCTP association to ``<amf_address>:38412`` (:func:`testbed.protocols.sctp.connect`,
+  NGAP PPID 60, stream 0 non-UE-associated, stream 1 UE-associated, TS 38.412 7); when it drops
+  the femto reconnects with backoff and repeats NG Setup (the AMF restarted).
+- N3: UDP ``<n3_address>:2152`` (GTP-U).
+- Timers: :meth:`FemtoGnb.tick` every ``tick_s`` (UE link timeouts, SIB1 period, NG Setup and
+  reconnect deadlines).
+- Events: JSON lines through :class:`testbed.runtime.events.EventWriter` (``$NRFEMTO_EVENTS``),
+  e.g. ``femto.ready`` once NG Setup succeeded, ``femto.ng_setup_refused`` otherwise.
+- Control: a Unix socket, one JSON request per line: ``status``, ``ues`` (pseudonymous ids
+  only), ``counters``, ``radio_on``, ``radio_off``, ``page``, ``echo``, ``n2_close`` and, with their
+  knobs, ``replay`` and ``foreign_ue``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from testbed.runtime.events import EventWriter
+
+from .config import FemtoConfig
+from .gnb import FemtoGnb
+from .outputs import CloseN2, ConnectN2, Event, SendAir, SendN3, SendNgap
+
+log = logging.getLogger("testbed.femto.process")
+
+__all__ = ["FemtoProcess", "run"]
+
+Connect = Callable[..., Awaitable[Any]]
+_RESERVED = frozenset(("type", "severity", "ts", "component", "node"))
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> None:
+        self.on_datagram = on_datagram
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.on_datagram(data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:  # ICMP errors: nothing to do for UDP
+        log.debug("UDP error: %s", exc)
+
+
+class FemtoProcess:
+    """Sockets, timers, events and control for one femto; ``await start()``, then ``await wait_stopped()``.
+
+    ``connect`` replaces :func:`testbed.protocols.sctp.connect` (tests); it must return an object
+    with ``send(data, stream=, ppid=)``, ``recv()`` (raising ``ConnectionError`` when down),
+    ``close()`` and ``outbound_streams``.
+    """
+
+    def __init__(self, config: FemtoConfig, events: EventWriter, *, control_path: str | Path | None = None,
+                 connect: Connect | None = None, tick_s: float = 0.2, femto: FemtoGnb | None = None) -> None:
+        self.config = config
+        self.events = events
+        self.femto = femto or FemtoGnb(config)
+        self.control_path = Path(control_path) if control_path else (
+            Path(config.control_socket) if config.control_socket else None)
+        self._connect = connect
+        self.tick_s = tick_s
+        self._air: asyncio.DatagramTransport | None = None
+        self._n3: asyncio.DatagramTransport | None = None
+        self._control: asyncio.AbstractServer | None = None
+        self._assoc: Any = None
+        self._send_queue: asyncio.Queue | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._stopped = asyncio.Event()
+        self._connecting = False
+        self.air_address: tuple[str, int] | None = None
+        self.n3_address: tuple[str, int] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        c = self.config
+        self._air, _ = await loop.create_datagram_endpoint(lambda: _Udp(self._on_air),
+                                                           local_addr=(c.air_address, c.air_port))
+        self._n3, _ = await loop.create_datagram_endpoint(lambda: _Udp(self._on_n3),
+                                                          local_addr=(c.n3_address, c.n3_port))
+        self.air_address = self._air.get_extra_info("sockname")[:2]
+        self.n3_address = self._n3.get_extra_info("sockname")[:2]
+        if self.control_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.control_path.unlink()
+            self.control_path.parent.mkdir(parents=True, exist_ok=True)
+            self._control = await asyncio.start_unix_server(self._control_client, path=str(self.control_path))
+            os.chmod(self.control_path, 0o600)
+        self.events.emit("femto.started", "info", name=c.name, air=f"{self.air_address[0]}:{self.air_address[1]}",
+                         n3=f"{self.n3_address[0]}:{self.n3_address[1]}", amf=f"{c.amf_address}:{c.amf_port}",
+                         radio_enabled_at_start=c.radio_enabled_at_start, knobs=c.knobs.active())
+        self._spawn(self._ticker())
+        self.execute(self.femto.start())
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+        await self.close()
+
+    async def close(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        for t in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self._assoc is not None:
+            with contextlib.suppress(Exception):
+                self._assoc.close()
+            self._assoc = None
+        for tr in (self._air, self._n3):
+            if tr is not None:
+                tr.close()
+        if self._control is not None:
+            self._control.close()
+            with contextlib.suppress(Exception):
+                await self._control.wait_closed()
+            with contextlib.suppress(FileNotFoundError):
+                self.control_path.unlink()  # type: ignore[union-attr]
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------------ outputs
+
+    def execute(self, outputs: list) -> None:
+        for o in outputs:
+            if isinstance(o, SendAir):
+                if self._air is not None:
+                    self._air.sendto(o.data, o.addr)
+            elif isinstance(o, SendN3):
+                if self._n3 is not None:
+                    self._n3.sendto(o.data, o.addr)
+            elif isinstance(o, SendNgap):
+                if self._send_queue is not None:
+                    self._send_queue.put_nowait((o.data, o.stream))
+            elif isinstance(o, Event):
+                # keys the event line itself uses must not be overwritten by a field
+                fields = {(f"field_{k}" if k in _RESERVED else k): v for k, v in o.fields.items()}
+                self.events.emit(o.type, o.severity, **fields)
+                if o.severity in ("warning", "error", "critical"):
+                    log.info("%s %s", o.type, {k: v for k, v in o.fields.items() if k not in ("hex", "decoded")})
+            elif isinstance(o, ConnectN2):
+                if not self._connecting:
+                    self._connecting = True
+                    self._spawn(self._n2())
+            elif isinstance(o, CloseN2):
+                if self._assoc is not None:
+                    self._assoc.close()
+
+    # ------------------------------------------------------------------ inputs
+
+    def _on_air(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.execute(self.femto.air_received(data, addr))
+
+    def _on_n3(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.execute(self.femto.n3_received(data, addr))
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            self.execute(self.femto.tick())
+
+    async def _n2(self) -> None:
+        """Connect, run the association until it drops, tell the femto (which schedules the reconnect)."""
+        from testbed.protocols import sctp
+
+        c = self.config
+        connect = self._connect or sctp.connect
+        try:
+            try:
+                assoc = await connect(c.amf_address, c.amf_port, mode=c.sctp_mode, streams=2)
+            except (OSError, sctp.SctpError) as e:
+                log.info("N2: cannot connect to %s:%d: %s", c.amf_address, c.amf_port, e)
+                self._connecting = False
+                self.execute(self.femto.n2_connect_failed(f"{type(e).__name__}: {e}"))
+                return
+            self._assoc = assoc
+            self._send_queue = asyncio.Queue()
+            sender = asyncio.ensure_future(self._sender(assoc, self._send_queue))
+            self._connecting = False
+            log.info("N2: association to %s:%d up (%s)", c.amf_address, c.amf_port, getattr(assoc, "kind", "?"))
+            self.execute(self.femto.n2_up())
+            reason = "closed"
+            try:
+                while True:
+                    msg = await assoc.recv()
+                    self.execute(self.femto.ngap_received(msg.data, msg.stream))
+            except ConnectionError as e:
+                reason = getattr(assoc, "down_reason", None) or str(e) or "closed"
+            finally:
+                self._send_queue = None
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await sender
+                with contextlib.suppress(Exception):
+                    assoc.close()
+                self._assoc = None
+            log.info("N2: association down: %s", reason)
+            self.execute(self.femto.n2_down(reason))
+        finally:
+            self._connecting = False
+
+    async def _sender(self, assoc: Any, queue: asyncio.Queue) -> None:
+        from testbed.protocols.sctp import NGAP_PPID
+
+        while True:
+            data, stream = await queue.get()
+            streams = max(int(getattr(assoc, "outbound_streams", 2) or 1), 1)
+            try:
+                await assoc.send(data, stream=stream if stream < streams else stream % streams, ppid=NGAP_PPID)
+            except (ConnectionError, OSError) as e:
+                log.info("N2: send failed: %s", e)
+                return
+
+    # ------------------------------------------------------------------ control
+
+    async def _control_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                try:
+                    request = json.loads(line)
+                except json.JSONDecodeError:
+                    request = None
+                reply = self.control(request)
+                writer.write(json.dumps(reply, default=str).encode() + b"\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    def control(self, request: Any) -> dict[str, Any]:
+        """Answer one control request (also used in-process by tests)."""
+        reply, outs = self.femto.control(request)
+        self.execute(outs)
+        if isinstance(request, dict) and request.get("op") == "status":
+            reply["air"] = list(self.air_address) if self.air_address else None
+            reply["n3"] = list(self.n3_address) if self.n3_address else None
+        return reply
+
+
+async def run(config: FemtoConfig, events: EventWriter, *, control_path: str | Path | None = None) -> int:
+    proc = FemtoProcess(config, events, control_path=control_path)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, proc.stop)
+    try:
+        await proc.start()
+    except Exception as e:
+        events.emit("femto.start_failed", "error", error=f"{type(e).__name__}: {e}")
+        await proc.close()
+        raise
+    await proc.wait_stopped()
+    events.emit("femto.stopped", "info")
+    return 0
