@@ -236,6 +236,89 @@ def core(op: Annotated[str, typer.Argument(help=f"one of: {', '.join(CORE_OPS)}"
         raise typer.Exit(1)
 
 
+UE_OPS = ("list", "stats", "status", "register", "deregister", "session", "release", "position")
+
+
+@app.command(context_settings={"ignore_unknown_options": True})
+def ue(op: Annotated[str, typer.Argument(help=f"one of: {', '.join(UE_OPS)}")],
+       target: Annotated[str | None, typer.Argument(help="UE: name (ue1), number (#3), SUPI, or 'all'")] = None,
+       args: Annotated[list[str] | None, typer.Argument(help="session: [PSI] [DNN]; release: PSI; position: X Y Z")]
+       = None,
+       reg_type: Annotated[str, typer.Option("--type", help="register: initial|emergency|mobility|periodic")]
+       = "initial",
+       switch_off: Annotated[bool, typer.Option("--switch-off", help="deregister: switch-off de-registration")]
+       = False,
+       psi: Annotated[int | None, typer.Option("--psi", help="session/release: PDU session id")] = None,
+       dnn: Annotated[str | None, typer.Option("--dnn", help="session: DNN")] = None,
+       wait: Annotated[float, typer.Option("--wait", help="seconds to wait for the outcome (0: don't)")] = 10.0,
+       node: Annotated[str | None, typer.Option("--node", help="UE-host node whose UE process to ask")] = None,
+       run: Annotated[str | None, typer.Option("--run", help="run (default: current)")] = None,
+       runs_dir: RunsOpt = None) -> None:
+    """Drive the simulated UEs of a running topology: nrfemto ue register ue1 --type emergency"""
+    from testbed.runtime.control import control_request
+
+    if op not in UE_OPS:
+        raise _fail(f"unknown operation {op!r}; expected one of {', '.join(UE_OPS)}", 2)
+    extra = list(args or [])
+    request: dict = {"op": op}
+    if op not in ("list", "stats"):
+        if not target:
+            raise _fail(f"ue {op} needs a UE (name like ue1, #N, a SUPI, or 'all')", 2)
+        request["ue"] = target
+    try:
+        if op == "register":
+            request["type"] = reg_type
+        elif op == "deregister":
+            request["switch_off"] = switch_off
+        elif op == "session":
+            request["psi"] = psi if psi is not None else (int(extra[0]) if extra else 1)
+            request["dnn"] = dnn if dnn is not None else (extra[1] if len(extra) > 1 else None)
+        elif op == "release":
+            if psi is None and not extra:
+                raise _fail("ue release needs the PDU session id (--psi N or a positional N)", 2)
+            request["psi"] = psi if psi is not None else int(extra[0])
+        elif op == "position":
+            if len(extra) != 3:
+                raise _fail("ue position needs X Y Z (integers)", 2)
+            request["position"] = [int(v) for v in extra]
+    except ValueError:
+        raise _fail(f"expected integers, got {' '.join(extra)!r}", 2) from None
+    if op in ("register", "deregister", "session", "release") and wait > 0:
+        request["wait"] = wait
+    rd = _resolve(run, runs_dir)
+    base = rd.path / "ue"
+    socks = sorted(base.glob("*/control.sock")) if base.is_dir() else []
+    if node is not None:
+        socks = [base / node / "control.sock"]
+    elif target and (base / target / "control.sock").exists():
+        socks = [base / target / "control.sock"] + [p for p in socks if p.parent.name != target]
+    if not socks:
+        raise _fail(f"no UE process control socket under {base}; is a UE process running in this run?")
+    timeout = wait + 10.0
+    replies: dict[str, dict] = {}
+    for sock in socks:
+        try:
+            reply = control_request(sock, request, timeout=timeout)
+        except OSError as e:
+            reply = {"ok": False, "error": f"no UE process answers on {sock} ({e.strerror or e})", "down": True}
+        replies[sock.parent.name] = reply
+        if op not in ("list", "stats") and not reply.get("unknown_ue") and not reply.get("down"):
+            break  # the process that has this UE answered
+    if op in ("list", "stats"):
+        print(json.dumps(replies if len(replies) > 1 else next(iter(replies.values())), indent=2, sort_keys=True,
+                         default=str))
+        if not all(r.get("ok") for r in replies.values()):
+            raise typer.Exit(1)
+        return
+    found = next((r for r in replies.values() if not r.get("unknown_ue") and not r.get("down")), None)
+    if found is None:
+        detail = "; ".join(f"{n}: {r.get('error')}" for n, r in replies.items())
+        raise _fail(f"no UE {target!r} in the UE processes of {rd.name} ({detail})")
+    print(json.dumps(found, indent=2, sort_keys=True, default=str))
+    if not found.get("ok"):
+        raise typer.Exit(1)
+
+
 @app.command(name="exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def exec_(node: Annotated[str, typer.Argument(help="node name")],
           command: Annotated[list[str], typer.Argument(help="command (after --)")],
