@@ -2,15 +2,16 @@
 
 A registration through the femto costs about ten NGAP (APER) and ten NR RRC (UPER) encodings or
 decodings; with pycrate that is 0.1-0.6 ms each, the femto's whole budget. As in the AMF
-(:mod:`testbed.core.amf.fastpath`, whose byte :func:`~testbed.core.amf.fastpath.learn` is reused
-here for NGAP), a template is learned from the real codec on the second sighting of a message
-shape: the message is encoded with the variable fields (UE NGAP ids, NAS-PDU, KgNB, TEID, RRC
-transaction-independent values) set to different values, the positions that change are the
-fields' slots, and the template is kept only if it reproduces the codec for a further random set
-of values.
+(:mod:`testbed.core.amf.fastpath`), a template (:mod:`testbed.protocols.templates`) is learned
+from the real codec on the second sighting of a message shape: the message is encoded with the
+variable fields (UE NGAP ids, NAS-PDU, KgNB, TEID, RRC transaction-independent values) set to
+different values, the positions that change are the fields' slots, and the template is kept only
+if it reproduces the codec for a further random set of values.
 
-NR RRC is unaligned PER, so its templates are bit templates (:class:`BitTemplate`): a NAS-PDU in a
-DLInformationTransfer starts at bit 24, not at an octet boundary.
+NGAP templates are octet templates (:class:`~testbed.protocols.templates.SpliceTemplate`). NR RRC
+is unaligned PER, so its templates are bit templates
+(:class:`~testbed.protocols.templates.BitTemplate`): a NAS-PDU in a DLInformationTransfer starts at
+bit 24, not at an octet boundary.
 
 Decoding through a template succeeds only if every constant bit/octet equals the learned one, so
 the input is exactly the learned message with other slot values; anything else (a new structure,
@@ -20,78 +21,14 @@ malformed input) goes to the real decoder, which stays the only judge of malform
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from testbed.core.amf.fastpath import SpliceTemplate, learn, nbytes
 from testbed.protocols import ngap, rrc
+from testbed.protocols.templates import BitTemplate, SpliceTemplate, learn, learn_bits, nbytes
 
-__all__ = ["BitTemplate", "NgapFastPath", "RrcFastPath", "learn_bits"]
-
-
-# ---------------------------------------------------------------------------------- bit templates
-
-@dataclass(frozen=True, slots=True)
-class BitTemplate:
-    """A UPER encoding with integer slots at fixed bit positions."""
-
-    size: int  # octets
-    const: int
-    mask: int  # 1 = constant bit
-    slots: tuple[tuple[int, int], ...]  # (shift from the LSB end, width in bits), in value order
-
-    def fill(self, values: Sequence[int]) -> bytes:
-        v = self.const
-        for (shift, width), x in zip(self.slots, values, strict=True):
-            if x >> width:
-                raise ValueError("slot value too wide")
-            v |= x << shift
-        return v.to_bytes(self.size, "big")
-
-    def match(self, data: bytes) -> tuple[int, ...] | None:
-        if len(data) != self.size:
-            return None
-        x = int.from_bytes(data, "big")
-        if x & self.mask != self.const:
-            return None
-        return tuple((x >> shift) & ((1 << width) - 1) for shift, width in self.slots)
-
-
-def learn_bits(build: Callable[[Sequence[int]], bytes], widths: Sequence[int]) -> BitTemplate | None:
-    """Learn the bit template of ``build`` (slot integers -> UPER octets) for slots of ``widths``."""
-    try:
-        zeros = [0] * len(widths)
-        base = build(zeros)
-        size = len(base)
-        b = int.from_bytes(base, "big")
-        slots = []
-        used = 0
-        for k, w in enumerate(widths):
-            vals = list(zeros)
-            vals[k] = (1 << w) - 1
-            other = build(vals)
-            if len(other) != size:
-                return None
-            diff = b ^ int.from_bytes(other, "big")
-            if diff == 0:
-                return None
-            shift = (diff & -diff).bit_length() - 1
-            if diff >> shift != (1 << w) - 1 or used & diff:
-                return None
-            used |= diff
-            slots.append((shift, w))
-        if b & used:
-            return None
-        tpl = BitTemplate(size, b, ((1 << (8 * size)) - 1) ^ used, tuple(slots))
-        check = [int.from_bytes(os.urandom((w + 7) // 8), "big") & ((1 << w) - 1) for w in widths]
-        if build(check) != tpl.fill(check):
-            return None
-        return tpl
-    except (ValueError, TypeError):
-        return None
+__all__ = ["NgapFastPath", "RrcFastPath"]
 
 
 # ---------------------------------------------------------------------------------- caches
@@ -346,15 +283,16 @@ def _ngap_enc_spec(m: Any) -> tuple | None:
         na, nr, a, r = _ids(m)
         item = m.setup[0]
         tr = item.transfer
-        psi, addr, qfis = item.pdu_session_id, tr.dl_tunnel.address, tr.qos_flows
+        psi, addr, qfis, sec = item.pdu_session_id, tr.dl_tunnel.address, tr.qos_flows, tr.security_result
 
         def build(v: Sequence[bytes]) -> bytes:
-            t = ngap.PduSessionResourceSetupResponseTransfer(ngap.GtpTunnel(addr, _i(v[2])), qfis)
+            t = ngap.PduSessionResourceSetupResponseTransfer(ngap.GtpTunnel(addr, _i(v[2])), qfis, sec)
             return ngap.encode(ngap.PDUSessionResourceSetupResponse(_i(v[0]), _i(v[1]), (
                 ngap.PduSessionSetupResult(psi, t),)))
         if tr.dl_tunnel.ipv6 is not None:
             return None
-        return (("PSRSP", na, nr, psi, addr, qfis), (a, r, _b(tr.dl_tunnel.teid, 4)), (True, True, False), build)
+        return (("PSRSP", na, nr, psi, addr, qfis, sec), (a, r, _b(tr.dl_tunnel.teid, 4)), (True, True, False),
+                build)
     return None
 
 

@@ -14,8 +14,8 @@ Non-UE-associated (stream 0, TS 38.412 7):
   repeats NG Setup.
 - NG Reset from the AMF (8.7.4.2.1): the named (or all) UE connections are released locally and
   acknowledged. Error Indication (8.7.5) is reported as an event. Malformed PDUs are answered with
-  Error Indication, cause protocol/transfer-syntax-error (10.2), and counted. PAGING (8.5.1) is
-  handed to the radio side (PCCH Paging).
+  Error Indication, cause protocol/transfer-syntax-error (10.2), and counted. PAGING (8.5.1) naming
+  the cell's TAI is handed to the radio side (PCCH Paging); one for other TAs is counted and dropped.
 
 UE-associated (stream 1): RAN-UE-NGAP-ID allocation (32 bit, 9.3.3.2) and
 
@@ -29,7 +29,9 @@ UE-associated (stream 1): RAN-UE-NGAP-ID allocation (32 bit, 9.3.3.2) and
   integrity or confidentiality 'required' cannot be honoured: the session fails with radioNetwork
   cause up-integrity-protection-not-possible / up-confidentiality-protection-not-possible (8.2.1.2)
   and ``femto.up_security_not_honoured`` is emitted; 'preferred' is accepted and reported as not
-  performed. The NAS PDU of a failed session is not delivered.
+  performed, to the SMF in the Security Result of the response transfer (9.3.4.2: integrity and
+  confidentiality protection result "not-performed") and as ``femto.up_security_not_performed``.
+  The NAS PDU of a failed session is not delivered.
 - PDU SESSION RESOURCE RELEASE (8.2.2), UE CONTEXT RELEASE COMMAND -> COMPLETE (8.3.3),
   UE CONTEXT RELEASE REQUEST when the radio link is lost (8.3.2, radio-connection-with-ue-lost).
 - AP ID handling (10.6): a downlink message naming an unknown RAN-UE-NGAP-ID is answered with Error
@@ -56,7 +58,6 @@ from testbed.protocols import ngap
 from .config import FemtoConfig
 from .fastpath import NgapFastPath
 from .nasinfo import nas_summary
-from .ngap_paging import decode_paging
 from .outputs import (
     ConnectN2,
     DownlinkNas,
@@ -267,7 +268,7 @@ class NgapClient:
             self._error(out, ngap.Cause("protocol", "transfer-syntax-error"))
             return out
         try:
-            self._dispatch(msg, data, out)
+            self._dispatch(msg, out)
         except Exception as e:  # noqa: BLE001 - bad input from the AMF must never kill the femto
             self.counters["internal_errors"] += 1
             log.exception("NGAP %s handling failed", type(msg).__name__)
@@ -275,7 +276,7 @@ class NgapClient:
                         error=f"{type(e).__name__}: {e}"[:200])
         return out
 
-    def _dispatch(self, msg: Any, data: bytes, out: list) -> None:
+    def _dispatch(self, msg: Any, out: list) -> None:
         if self.knobs.log_everything:
             out.append(Event("femto.seen.ngap", "debug", {"direction": "in", **_seen(msg)}))
         if isinstance(msg, ngap.NGSetupResponse | ngap.NGSetupFailure):
@@ -292,13 +293,13 @@ class NgapClient:
                         getattr(msg, "ran_ue_ngap_id", None))
             return
         if isinstance(msg, ngap.UnsupportedMessage):
-            if msg.name == "Paging":
-                self._paging(data, out)
-                return
             self.counters["unsupported"] += 1
             self._event(out, "femto.ngap_unsupported", "warning", message=msg.name, kind=str(msg.kind))
             if msg.kind == ngap.Kind.INITIATING:
                 self._error(out, _NOT_COMPATIBLE)
+            return
+        if isinstance(msg, ngap.Paging):
+            self._paging(msg, out)
             return
         if isinstance(msg, ngap.NGReset):
             self._ng_reset(msg, out)
@@ -342,18 +343,13 @@ class NgapClient:
         self._event(out, "femto.ng_setup_refused", "error", cause=str(msg.cause), time_to_wait=msg.time_to_wait,
                     cag_ids=list(self.config.broadcast_cag_ids), gnb_id=self.config.gnb_id)
 
-    def _paging(self, data: bytes, out: list) -> None:
-        try:
-            p = decode_paging(data)
-        except DecodeError as e:
-            self.counters["drop_malformed"] += 1
-            self._event(out, "femto.ngap_malformed", "warning", error=str(e)[:200], length=len(data))
-            return
+    def _paging(self, msg: ngap.Paging, out: list) -> None:
+        """PAGING (8.5.1.2): page the UE on PCCH if one of the TAIs for paging is the cell's."""
         self.counters["paging_in"] += 1
-        if p.tais and not any(t.plmn == self.config.plmn and t.tac == self.config.tac for t in p.tais):
+        if not any(t.plmn == self.config.plmn and t.tac == self.config.tac for t in msg.tai_list):
             self.counters["paging_other_ta"] += 1
             return
-        out.append(PageUes((p.s_tmsi.to_int(),)))
+        out.append(PageUes((msg.ue_paging_identity.to_int(),)))
 
     def _ng_reset(self, msg: ngap.NGReset, out: list) -> None:
         """NG Reset initiated by the AMF (8.7.4.2.1): release, then acknowledge."""
@@ -477,10 +473,11 @@ class NgapClient:
             assert isinstance(tr, ngap.PduSessionResourceSetupRequestTransfer)
             qfis = tuple(q.qfi for q in tr.qos_flows) or (1,)
             t = self.up.add(ng.ran_ue_ngap_id, psi, tr.ul_tunnel.address, tr.ul_tunnel.teid, qfis[0])
+            result = _security_result(tr.security_indication)
             ng.sessions[psi] = {"dl_teid": t.dl_teid, "ul_teid": tr.ul_tunnel.teid, "upf": tr.ul_tunnel.address,
                                 "qfis": list(qfis), "type": tr.pdu_session_type}
             setup.append(ngap.PduSessionSetupResult(psi, ngap.PduSessionResourceSetupResponseTransfer(
-                ngap.GtpTunnel(self.config.n3_address, t.dl_teid), qfis)))
+                ngap.GtpTunnel(self.config.n3_address, t.dl_teid), qfis, result)))
             self.counters["pdu_session_setup"] += 1
             if item.nas_pdu is not None:
                 nas_pdus.append(item.nas_pdu)
@@ -723,6 +720,18 @@ class NgapClient:
     def describe(self) -> dict[str, Any]:
         return {"state": self.state, "amf": self.amf_name, "refusal": self.refusal, "ues": len(self.ues),
                 "reconnect_attempt": self._attempt}
+
+
+_NOT_PERFORMED = ngap.SecurityResult("not-performed", "not-performed")
+
+
+def _security_result(sec: ngap.SecurityIndication | None) -> ngap.SecurityResult | None:
+    """The Security Result (TS 38.413 8.2.1.2, 9.3.4.2) of an accepted session: reported when the
+    Security Indication left UP integrity protection or ciphering to the gNB ("preferred"; "required"
+    only gets here under ``skip_checks``). The air has no PDCP security, so neither is performed."""
+    if sec is None or (sec.integrity == "not-needed" and sec.confidentiality == "not-needed"):
+        return None
+    return _NOT_PERFORMED
 
 
 def _seen(msg: Any) -> dict[str, Any]:

@@ -31,6 +31,8 @@ _REQ_T = ngap.PduSessionResourceSetupRequestTransfer(
     ngap.GtpTunnel("10.0.0.1", 5), "ipv4", (ngap.QosFlowRequest(1), ngap.QosFlowRequest(2, 5, 1)),
     ngap.UeAmbr(1000, 2000), ngap.SecurityIndication("required", "preferred", "maximum-UE-rate"))
 _RES_T = ngap.PduSessionResourceSetupResponseTransfer(ngap.GtpTunnel("10.0.0.2", 6, "2001:db8::1"), (1, 2))
+_RES_T_SEC = ngap.PduSessionResourceSetupResponseTransfer(ngap.GtpTunnel("10.0.0.3", 7), (1,),
+                                                          ngap.SecurityResult("not-performed", "performed"))
 _CAUSE = ngap.Cause("radioNetwork", "user-inactivity")
 _MR = ngap.MobilityRestriction(_P, (_P3,), (ngap.AllowedCagList(_P, (1, 0xFFFFFFFF), True),))
 
@@ -55,6 +57,9 @@ SEEDS = [ngap.encode(m) for m in (
                                         ngap.UeAmbr(1, 2)),
     ngap.PDUSessionResourceSetupResponse(2, 1, (ngap.PduSessionSetupResult(1, _RES_T),),
                                          (ngap.PduSessionFailed(2, _CAUSE),)),
+    ngap.PDUSessionResourceSetupResponse(2, 1, (ngap.PduSessionSetupResult(1, _RES_T_SEC),)),
+    ngap.Paging(ngap.FiveGSTmsi(1, 2, 3), (ngap.Tai(_P, 1), ngap.Tai(_P3, 0xABCDEF)), 64, 3, "non-3gpp"),
+    ngap.Paging(ngap.FiveGSTmsi(0x3FF, 0x3F, 0xFFFFFFFF), (ngap.Tai(_P, 1),)),
     ngap.UEContextReleaseRequest(2, 1, _CAUSE, (1, 2)),
     ngap.UEContextReleaseCommand(2, _CAUSE, 1),
     ngap.UEContextReleaseComplete(2, 1, _ULI, (1,)),

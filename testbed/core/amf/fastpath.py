@@ -1,18 +1,14 @@
-"""Codec short-cuts for the per-UE hot path: learned "splice templates" (no hand-written codec).
+"""The AMF's codec short-cuts for the per-UE hot path: learned splice templates (no hand-written codec).
 
 Most messages the AMF sends or receives in a registration differ from UE to UE only in a few
-fixed-size fields (NGAP UE ids, the NAS-PDU, KgNB, RAND/AUTN, the 5G-TMSI). Encoding or decoding
-them with pycrate costs 0.1-0.6 ms each. A :class:`SpliceTemplate` is *learned from the real
-codec*: the message is encoded with the variable fields set to two different values of the same
-length, one field at a time; the bytes that change are that field's slot, everything else is
-constant for the key (message type, field lengths, the other field values). A template is kept
-only if it reproduces the codec's output for a further, random set of values.
+fixed-size fields (NGAP UE ids, the NAS-PDU, KgNB, RAND/AUTN, the 5G-TMSI). :class:`AmfCodecCache`
+serves them from :class:`~testbed.protocols.templates.SpliceTemplate` s learned from the real codecs
+(:func:`~testbed.protocols.templates.learn`, see :mod:`testbed.protocols.templates`):
 
-* encoding: ``fill(values)`` = the constant bytes with the values spliced in, byte-identical to
-  the codec's output for the same message;
-* decoding: ``match(data)`` succeeds only if every constant byte equals the template's, so the
-  message is the learned one with other slot values; anything else (new structure, malformed
-  input) goes to the real decoder, which stays the only judge of malformed input.
+* encoding: the constant bytes with the values spliced in, byte-identical to the codec's output;
+* decoding: served from a template only if every constant byte equals the template's; anything else
+  (new structure, malformed input) goes to the real decoder, which stays the only judge of malformed
+  input.
 
 Templates are learned on the second sighting of a key (a one-off message is not worth four extra
 encodes) and kept in bounded LRU caches.
@@ -20,88 +16,14 @@ encodes) and kept in bounded LRU caches.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from testbed.protocols import nas, ngap
+from testbed.protocols.templates import Build, SpliceTemplate, learn, nbytes
 
-__all__ = ["AmfCodecCache", "SpliceTemplate", "learn", "nbytes"]
-
-Build = Callable[[Sequence[bytes]], bytes]
-
-
-def nbytes(value: int) -> int:
-    """Octets of a non-negative integer's minimal big-endian form (at least one)."""
-    return max(1, (value.bit_length() + 7) // 8)
-
-
-@dataclass(frozen=True, slots=True)
-class SpliceTemplate:
-    data: bytes
-    slots: tuple[tuple[int, int], ...]  # (offset, length), in the order of the build values
-    _gaps: tuple[tuple[int, int], ...]  # constant byte ranges, ascending
-
-    def fill(self, values: Sequence[bytes]) -> bytes:
-        buf = bytearray(self.data)
-        for (off, ln), v in zip(self.slots, values, strict=True):
-            if len(v) != ln:
-                raise ValueError("slot value of the wrong length")
-            buf[off:off + ln] = v
-        return bytes(buf)
-
-    def match(self, data: bytes) -> tuple[bytes, ...] | None:
-        if len(data) != len(self.data):
-            return None
-        t = self.data
-        for a, b in self._gaps:
-            if data[a:b] != t[a:b]:
-                return None
-        return tuple(data[off:off + ln] for off, ln in self.slots)
-
-
-def _variant_a(n: int, integer: bool) -> bytes:
-    return (b"\x01" + bytes(n - 1)) if integer else bytes(n)
-
-
-def learn(build: Build, lengths: Sequence[int], integer: Sequence[bool]) -> SpliceTemplate | None:
-    """Learn the template of ``build`` (values -> encoding) for slots of ``lengths``; ``integer``
-    marks slots that hold a minimal big-endian integer (so their first octet must not be 0)."""
-    try:
-        base_vals = [_variant_a(n, i) for n, i in zip(lengths, integer, strict=True)]
-        base = build(base_vals)
-        slots = []
-        for k, n in enumerate(lengths):
-            vals = list(base_vals)
-            vals[k] = b"\xff" * n
-            other = build(vals)
-            if len(other) != len(base):
-                return None
-            diff = [i for i in range(len(base)) if base[i] != other[i]]
-            if len(diff) != n or diff[-1] - diff[0] != n - 1:
-                return None
-            slots.append((diff[0], n))
-        order = sorted(slots)
-        for (o1, n1), (o2, _) in zip(order, order[1:], strict=False):
-            if o1 + n1 > o2:
-                return None
-        gaps, pos = [], 0
-        for off, ln in order:
-            if off > pos:
-                gaps.append((pos, off))
-            pos = off + ln
-        if pos < len(base):
-            gaps.append((pos, len(base)))
-        tpl = SpliceTemplate(base, tuple(slots), tuple(gaps))
-        check = [(bytes([1 + os.urandom(1)[0] % 255]) + os.urandom(n - 1)) if i else os.urandom(n)
-                 for n, i in zip(lengths, integer, strict=True)]
-        if build(check) != tpl.fill(check):
-            return None
-        return tpl
-    except (ValueError, TypeError):
-        return None
+__all__ = ["AmfCodecCache"]
 
 
 class _Lru:

@@ -20,6 +20,10 @@ Decisions (documented where the specification leaves a choice):
 - N2 setup failure (TS 23.502 4.3.2.2.1 step 15 with a failure transfer): the SMF releases the session
   (PFCP deletion, address released) and returns a PDU SESSION RELEASE COMMAND (#26) without N2 transfer
   (the gNB holds no resources), kind "release".
+- UP security (TS 33.501 6.6.1): the Security Result of the gNB's response transfer (TS 38.413
+  9.3.4.2) is recorded in the session (:class:`SessionInfo` ``up_integrity_result`` /
+  ``up_confidentiality_result``) and reported as event ``smf.up_security``; the session stays up
+  whatever the result (a gNB that cannot honour "required" fails the setup instead, 8.2.1.2).
 - Release: the UPF session and the address are freed when the RELEASE COMMAND is produced; the record
   stays in state "releasing" until the UE's RELEASE COMPLETE (-> kind "released").
 """
@@ -231,6 +235,7 @@ class Smf:
         assert s.ul_tunnel is not None
         self._sessions[(req.supi, psi)] = s
         s.state = "pending-n2"
+        s.security_indication = sec
         ul, dl = cfg.session_ambr
         accept = nas.PduSessionEstablishmentAccept(
             pdu_session_id=psi, pti=pti, pdu_session_type=PduSessionType.IPV4, ssc_mode=SscMode.SSC_MODE_1,
@@ -345,9 +350,37 @@ class Smf:
                 return self._error(psi, f"UPF refused the modification (PFCP cause {resp.cause})")
             s.dl_tunnel = GtpTunnel(tun.address, tun.teid)
             s.state = "active"
+            s.security_result = t.security_result
         self._event("smf.session.active", supi=supi, pdu_session_id=psi, ue_ipv4=s.ue_ipv4, dl_teid=tun.teid,
                     gnb=tun.address, qos_flows=list(t.qos_flows))
+        self._up_security_event(s)
         return SmReply(psi, None, None, "setup", ue_ipv4=s.ue_ipv4)
+
+    def _up_security_event(self, s: SmSession) -> None:
+        """``smf.up_security``: the UP security the gNB reports having applied (Security Result, TS 38.413
+        8.2.1.2 / 9.3.4.2) against the policy sent (Security Indication, TS 33.501 6.6.1).
+
+        Emitted when the gNB reported a result, or did not although the policy left it a choice
+        ("preferred") or demanded protection ("required"). Severity: "warning" for protection that was
+        required but is reported not performed, or for a missing result; "notice" when a preferred
+        protection is not performed; "info" otherwise.
+        """
+        sec, res = s.security_indication, s.security_result
+        wanted = sec is not None and (sec.integrity != "not-needed" or sec.confidentiality != "not-needed")
+        if res is None and not wanted:
+            return
+        ind = (sec.integrity, sec.confidentiality) if sec is not None else (None, None)
+        got = (res.integrity, res.confidentiality) if res is not None else (None, None)
+        pairs = tuple(zip(ind, got, strict=True))
+        if res is None or ("required", "not-performed") in pairs:
+            severity = "warning"
+        elif ("preferred", "not-performed") in pairs:
+            severity = "notice"
+        else:
+            severity = "info"
+        self._event("smf.up_security", severity, supi=s.supi, pdu_session_id=s.pdu_session_id,
+                    integrity_indication=ind[0], confidentiality_indication=ind[1],
+                    integrity_result=got[0], confidentiality_result=got[1], reported=res is not None)
 
     async def n2_setup_failed(self, supi: str, pdu_session_id: int, transfer: bytes | None) -> SmReply:
         """The gNB could not set the session up (TS 23.502 4.3.2.2.1 step 15): release it."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from testbed.errors import ConfigError
 from testbed.protocols import nas
-from testbed.protocols.ngap import GtpTunnel, SecurityIndication
+from testbed.protocols.ngap import GtpTunnel, SecurityIndication, SecurityResult
 
 from .pfcp import PORT as PFCP_PORT
 from .pool import DEFAULT_UE_POOL
@@ -250,14 +250,18 @@ class SmSession:
     created_at: float = field(default_factory=time.time)
     release_command: bytes | None = None
     release_transfer: bytes | None = None
+    security_indication: SecurityIndication | None = None  # what the N2 setup request transfer asked for
+    security_result: SecurityResult | None = None  # what the gNB reported (N2 setup response transfer)
 
     def info(self) -> SessionInfo:
+        res = self.security_result
         return SessionInfo(self.supi, self.pdu_session_id, self.dnn, self.snssai, self.ue_ipv4, self.state,
                            self.ul_tunnel.teid if self.ul_tunnel else None,
                            self.ul_tunnel.address if self.ul_tunnel else None,
                            self.dl_tunnel.teid if self.dl_tunnel else None,
                            self.dl_tunnel.address if self.dl_tunnel else None,
-                           self.cp_seid, self.up_seid, self.created_at)
+                           self.cp_seid, self.up_seid, self.created_at,
+                           res.integrity if res else None, res.confidentiality if res else None)
 
 
 @dataclass(frozen=True)
@@ -277,6 +281,17 @@ class SessionInfo:
     cp_seid: int
     up_seid: int
     created_at: float
+    # Security Result reported by the gNB (TS 38.413 9.3.4.2): "performed" / "not-performed", None if
+    # not (yet) reported
+    up_integrity_result: str | None = None
+    up_confidentiality_result: str | None = None
+
+    @property
+    def security_result(self) -> SecurityResult | None:
+        """The gNB's Security Result for the user plane of this session, if it reported one."""
+        if self.up_integrity_result is None or self.up_confidentiality_result is None:
+            return None
+        return SecurityResult(self.up_integrity_result, self.up_confidentiality_result)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}

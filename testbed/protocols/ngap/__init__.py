@@ -64,6 +64,7 @@ from .messages import (
     UnsupportedMessage,
     UplinkNASTransport,
 )
+from .paging import MAX_TAIS_FOR_PAGING, PAGING_PRIORITIES, Paging
 from .release_messages import (
     PduSessionReleased,
     PDUSessionResourceReleaseCommand,
@@ -81,11 +82,14 @@ from .transfer import (
     PduSessionResourceSetupUnsuccessfulTransfer,
     QosFlowRequest,
     SecurityIndication,
+    SecurityResult,
 )
 
 __all__ = [
     "CAUSE_GROUPS",
     "MAX_CAGS_PER_CELL",
+    "MAX_TAIS_FOR_PAGING",
+    "PAGING_PRIORITIES",
     "TESTBED_CAG_EXTENSION_ID",
     "MESSAGE_TYPES",
     "PDU_SESSION_TYPES",
@@ -111,6 +115,7 @@ __all__ = [
     "NGSetupResponse",
     "NgapMessage",
     "NrCgi",
+    "Paging",
     "PDUSessionResourceReleaseCommand",
     "PDUSessionResourceReleaseResponse",
     "PDUSessionResourceSetupRequest",
@@ -129,6 +134,7 @@ __all__ = [
     "PlmnSupport",
     "QosFlowRequest",
     "SecurityIndication",
+    "SecurityResult",
     "Snssai",
     "SupportedTa",
     "Tai",

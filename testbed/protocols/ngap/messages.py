@@ -105,7 +105,7 @@ class NgapMessage:
 
 @dataclass(slots=True)
 class UnsupportedMessage:
-    """A well-formed NGAP-PDU of a procedure this codec does not model (e.g. Paging, HandoverRequired).
+    """A well-formed NGAP-PDU of a procedure this codec does not model (e.g. HandoverRequired, AMFStatusIndication).
 
     Callers typically answer with an Error Indication or ignore it (TS 38.413 10.3.4).
     """

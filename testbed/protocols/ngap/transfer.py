@@ -119,6 +119,36 @@ def _sec_ind_from_asn(v: dict) -> SecurityIndication:
                               rate if isinstance(rate, str) else None)
 
 
+_RESULTS = ("performed", "not-performed")
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityResult:
+    """Security Result (IE of 9.3.4.2): whether the NG-RAN node performed UP integrity protection and
+    ciphering for the PDU session, each ``"performed"`` or ``"not-performed"`` (TS 33.501 6.6.1)."""
+
+    integrity: str
+    confidentiality: str
+
+    def __post_init__(self) -> None:
+        if self.integrity not in _RESULTS or self.confidentiality not in _RESULTS:
+            raise ValueError(f"protection results must be one of {_RESULTS}, got "
+                             f"{self.integrity!r} / {self.confidentiality!r}")
+
+
+def _sec_res_to_asn(s: SecurityResult) -> dict:
+    if not isinstance(s, SecurityResult):
+        raise ValueError(f"expected SecurityResult, got {type(s).__name__}")
+    return {"integrityProtectionResult": s.integrity, "confidentialityProtectionResult": s.confidentiality}
+
+
+def _sec_res_from_asn(v: dict) -> SecurityResult:
+    for k in ("integrityProtectionResult", "confidentialityProtectionResult"):
+        if v[k] not in _RESULTS:  # pycrate names an unknown extension value "_ext_<n>"
+            raise DecodeError(f"unknown {k} value {v[k]!r}")
+    return SecurityResult(v["integrityProtectionResult"], v["confidentialityProtectionResult"])
+
+
 def _ambr_enc(a: UeAmbr) -> dict:
     return ambr_to_asn(a, "pDUSessionAggregateMaximumBitRate")
 
@@ -183,25 +213,33 @@ _REQ_TABLE = IeTable("PDUSessionResourceSetupRequestTransfer", _IES.PDUSessionRe
 
 @dataclass(slots=True)
 class PduSessionResourceSetupResponseTransfer(Transfer):
-    """PDU Session Resource Setup Response Transfer (9.3.4.2): the gNB's DL tunnel and accepted QFIs."""
+    """PDU Session Resource Setup Response Transfer (9.3.4.2): the gNB's DL tunnel, accepted QFIs and,
+    optionally, the Security Result (whether UP integrity protection / ciphering is performed, reported
+    when the Security Indication left the choice to the gNB, TS 38.413 8.2.1.2)."""
 
     dl_tunnel: GtpTunnel
     qos_flows: tuple[int, ...] = (1,)
+    security_result: SecurityResult | None = None
 
     asn_name: ClassVar[str] = "PDUSessionResourceSetupResponseTransfer"
 
     def to_asn(self) -> dict:
         if not 1 <= len(self.qos_flows) <= 64:
             raise ValueError("associated QoS flow list needs 1..64 QFIs")
-        return {"dLQosFlowPerTNLInformation": {
+        v: dict[str, Any] = {"dLQosFlowPerTNLInformation": {
             "uPTransportLayerInformation": gtp_tunnel_to_asn(self.dl_tunnel),
             "associatedQosFlowList": [{"qosFlowIdentifier": check_uint("QFI", q, 6)} for q in self.qos_flows]}}
+        if self.security_result is not None:
+            v["securityResult"] = _sec_res_to_asn(self.security_result)
+        return v
 
     @classmethod
     def from_asn(cls, v: Any) -> PduSessionResourceSetupResponseTransfer:
         info = v["dLQosFlowPerTNLInformation"]
+        res = v.get("securityResult")
         return cls(gtp_tunnel_from_asn(info["uPTransportLayerInformation"]),
-                   tuple(q["qosFlowIdentifier"] for q in info["associatedQosFlowList"]))
+                   tuple(q["qosFlowIdentifier"] for q in info["associatedQosFlowList"]),
+                   None if res is None else _sec_res_from_asn(res))
 
 
 @dataclass(slots=True)
@@ -244,5 +282,6 @@ __all__ = [
     "PduSessionResourceSetupUnsuccessfulTransfer",
     "QosFlowRequest",
     "SecurityIndication",
+    "SecurityResult",
     "Transfer",
 ]

@@ -10,8 +10,9 @@ import tracemalloc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from testbed.core.amf.fastpath import AmfCodecCache, learn, nbytes
+from testbed.core.amf.fastpath import AmfCodecCache
 from testbed.protocols import nas, ngap
+from testbed.protocols.templates import nbytes
 
 from .scripted_ran import CAG_FEMTO, NAS_PLMN, PLMN, Env
 
@@ -82,10 +83,6 @@ def test_initial_context_setup_request_and_nas_messages_equal_the_codecs() -> No
                                      cag_information_list=(nas.CagInfo(NAS_PLMN, (CAG_FEMTO,), False),))
         assert c.registration_accept(acc) == acc.encode()
     assert c.hits == 6  # learned on the second sighting, served from the template after
-
-
-def test_learn_refuses_a_build_whose_length_depends_on_the_value() -> None:
-    assert learn(lambda v: bytes(v[0]).lstrip(b"\x00"), [4], [False]) is None
 
 
 def test_disabled_cache_still_registers() -> None:

@@ -322,6 +322,94 @@ def test_n2_setup_failed_releases():
     run(flow())
 
 
+NOT_PERFORMED = ngap.SecurityResult("not-performed", "not-performed")
+
+
+def _up_security_events(events: list) -> list[tuple[str, dict]]:
+    return [(sev, f) for t, sev, f in events if t == "smf.up_security"]
+
+
+def _security_env(config: SmfConfig | None = None) -> tuple[Env, list]:
+    env = Env(config)
+    seen: list = []
+    env.smf.on_event = lambda t, sev, **f: seen.append((t, sev, f))
+    return env, seen
+
+
+@pytest.mark.parametrize("policy, result, severity", [
+    # the default policy (preferred / preferred) and a gNB without PDCP security (the femto)
+    ({"integrity": "preferred", "confidentiality": "preferred"}, NOT_PERFORMED, "notice"),
+    ({"integrity": "preferred", "confidentiality": "preferred"}, ngap.SecurityResult("performed", "performed"), "info"),
+    ({"integrity": "not-needed", "confidentiality": "preferred"}, ngap.SecurityResult("not-performed", "performed"),
+     "info"),
+    # a gNB that accepted "required" but says it does not protect: contradictory, a warning
+    ({"integrity": "required", "confidentiality": "not-needed"}, NOT_PERFORMED, "warning"),
+    # a result is expected when the policy asks for protection: missing -> warning
+    ({"integrity": "preferred", "confidentiality": "preferred"}, None, "warning"),
+    # nothing asked, nothing reported: no event
+    ({"integrity": "not-needed", "confidentiality": "not-needed"}, None, None),
+])
+def test_n2_setup_response_records_the_security_result(policy, result, severity):
+    async def flow():
+        env, seen = _security_env(SmfConfig(security_indication=policy))
+        await started(env)
+        assert (await env.smf.create(ctx())).kind == "setup"
+        assert env.smf.sessions()[0].up_integrity_result is None  # nothing reported before N2 setup
+        transfer = ngap.PduSessionResourceSetupResponseTransfer(GNB, (1,), result).to_bytes()
+        r = await env.smf.n2_setup_response(SUPI, 1, transfer)
+        assert r == SmReply(1, None, None, "setup", ue_ipv4="10.45.0.2")  # the reply to the AMF is unchanged
+        info = env.smf.sessions(SUPI)[0]
+        assert info.state == "active" and info.security_result == result
+        d = info.as_dict()
+        assert (d["up_integrity_result"], d["up_confidentiality_result"]) == (
+            (result.integrity, result.confidentiality) if result else (None, None))
+        events = _up_security_events(seen)
+        if severity is None:
+            assert events == []
+            return
+        ((sev, f),) = events
+        assert sev == severity
+        assert f == {"supi": SUPI, "pdu_session_id": 1, "integrity_indication": policy["integrity"],
+                     "confidentiality_indication": policy["confidentiality"],
+                     "integrity_result": result.integrity if result else None,
+                     "confidentiality_result": result.confidentiality if result else None,
+                     "reported": result is not None}
+    run(flow())
+
+
+def test_security_result_is_not_recorded_when_the_n2_setup_fails():
+    async def flow():
+        env, seen = _security_env()
+        await started(env)
+        await env.smf.create(ctx())
+        bad_tunnel = ngap.PduSessionResourceSetupResponseTransfer(ngap.GtpTunnel("2001:db8::1", 5), (1,), NOT_PERFORMED)
+        assert (await env.smf.n2_setup_response(SUPI, 1, bad_tunnel.to_bytes())).kind == "error"
+        assert env.smf.sessions()[0].security_result is None and _up_security_events(seen) == []
+        # a later, valid response records it; a repeated one replaces it
+        ok = ngap.PduSessionResourceSetupResponseTransfer(GNB, (1,), NOT_PERFORMED).to_bytes()
+        assert (await env.smf.n2_setup_response(SUPI, 1, ok)).kind == "setup"
+        again = ngap.PduSessionResourceSetupResponseTransfer(GNB, (1,), ngap.SecurityResult("performed", "performed"))
+        assert (await env.smf.n2_setup_response(SUPI, 1, again.to_bytes())).kind == "setup"
+        assert env.smf.sessions()[0].security_result == ngap.SecurityResult("performed", "performed")
+        assert [sev for sev, _ in _up_security_events(seen)] == ["notice", "info"]
+    run(flow())
+
+
+def test_session_info_with_a_security_result_is_json_serialisable():
+    import dataclasses
+    import json
+
+    async def flow():
+        env = await started(Env())
+        await env.smf.create(ctx())
+        await env.smf.n2_setup_response(
+            SUPI, 1, ngap.PduSessionResourceSetupResponseTransfer(GNB, (1,), NOT_PERFORMED).to_bytes())
+        info = env.smf.sessions()[0]
+        assert json.loads(json.dumps(info.as_dict()))["up_integrity_result"] == "not-performed"
+        assert json.loads(json.dumps(dataclasses.asdict(info)))["up_confidentiality_result"] == "not-performed"
+    run(flow())
+
+
 def test_network_requested_release_and_release_errors():
     async def flow():
         env = await started(Env())

@@ -8,23 +8,13 @@ import random
 import pytest
 
 from testbed.errors import DecodeError
-from testbed.femto.fastpath import NgapFastPath, RrcFastPath, learn_bits
+from testbed.femto.fastpath import NgapFastPath, RrcFastPath
 from testbed.protocols import ngap, rrc
 
 from .harness import femto_config
 
 ULI = femto_config().user_location
 GUAMI = ngap.Guami(ngap.Plmn("001", "01"), 1, 1, 0)
-
-
-def test_bit_template_learns_an_unaligned_slot() -> None:
-    tpl = learn_bits(lambda v: rrc.encode(rrc.DLInformationTransfer(v[0].to_bytes(5, "big"), 2)), (40,))
-    assert tpl is not None
-    for _ in range(20):
-        nas = os.urandom(5)
-        assert tpl.fill((int.from_bytes(nas, "big"),)) == rrc.encode(rrc.DLInformationTransfer(nas, 2))
-    # a build whose length changes with the value cannot be a template
-    assert learn_bits(lambda v: bytes(1 + v[0] % 2), (1,)) is None
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -83,6 +73,10 @@ def test_ngap_fast_path_equals_the_codec(enabled: bool) -> None:
             ngap.UEContextReleaseRequest(amf, ran, ngap.Cause("radioNetwork", "radio-connection-with-ue-lost")),
             ngap.PDUSessionResourceSetupResponse(amf, ran, (ngap.PduSessionSetupResult(
                 1, ngap.PduSessionResourceSetupResponseTransfer(ngap.GtpTunnel("10.10.0.5", rnd.getrandbits(32)))),)),
+            ngap.PDUSessionResourceSetupResponse(amf, ran, (ngap.PduSessionSetupResult(
+                1, ngap.PduSessionResourceSetupResponseTransfer(ngap.GtpTunnel("10.10.0.5", rnd.getrandbits(32)), (1,),
+                                                                ngap.SecurityResult("not-performed",
+                                                                                    "not-performed"))),)),
         ]
         for m in enc:
             assert fp.encode(m) == ngap.encode(m), type(m).__name__

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from testbed.core.amf import Amf, AmfConfig
 from testbed.femto import FemtoGnb
-from testbed.femto.ngap_paging import decode_paging, encode_paging
 from testbed.femto.outputs import ConnectN2, SendNgap
 from testbed.protocols import ngap, rrc
 
@@ -203,12 +202,32 @@ def test_paging_reaches_the_ues_on_pcch() -> None:
     for u in ues:
         u.heartbeat()
     tmsi = ngap.FiveGSTmsi(1, 0, 0xC0FFEE)
-    data = encode_paging(tmsi, (ngap.Tai(PLMN, 1),))
-    assert decode_paging(data).s_tmsi == tmsi
-    amf_says(n, data, 0)
+    # our TA among others, with the optional IEs
+    amf_says(n, ngap.Paging(tmsi, (ngap.Tai(PLMN, 99), ngap.Tai(PLMN, 1)), paging_drx=64, paging_priority=2), 0)
     assert [u.paged for u in ues] == [[tmsi.to_int()]] * 2
-    amf_says(n, encode_paging(tmsi, (ngap.Tai(PLMN, 99),)), 0)  # not our TA
+    amf_says(n, ngap.Paging(tmsi, (ngap.Tai(PLMN, 99),)), 0)  # not our TA
+    amf_says(n, ngap.Paging(tmsi, (ngap.Tai(ngap.Plmn("999", "99"), 1),)), 0)  # our TAC, another PLMN
     assert [u.paged for u in ues] == [[tmsi.to_int()]] * 2
+    c = femto.ngap.counters
+    assert (c["paging_in"], c["paging_other_ta"], c["unsupported"], c["error_indication_out"]) == (3, 2, 0, 0)
+    # a PAGING without the mandatory TAI List for Paging is malformed: dropped, Error Indication
+    from pycrate_asn1dir import NGAP
+
+    from testbed.protocols.ngap import _asn1
+
+    full = ngap.Paging(tmsi, (ngap.Tai(PLMN, 1),)).to_asn()
+    ies = full[1]["value"][1]["protocolIEs"]
+    full[1]["value"][1]["protocolIEs"] = [ie for ie in ies if ie["id"] != 103]
+    pdu = NGAP.NGAP_PDU_Descriptions.NGAP_PDU
+    with _asn1.LOCK:
+        pdu.set_val(full)
+        no_tais = pdu.to_aper()
+    before = len(n.to_amf)
+    amf_says(n, no_tais, 0)
+    assert [u.paged for u in ues] == [[tmsi.to_int()]] * 2
+    assert c["paging_in"] == 3 and c["drop_malformed"] == 1
+    (err,) = [ngap.decode(d) for d in n.to_amf[before:]]
+    assert err == ngap.ErrorIndication(cause=ngap.Cause("protocol", "transfer-syntax-error"))
     # the control interface pages too
     reply, outs = femto.control({"op": "page", "s_tmsi": "000000c0ffee"})
     n.feed(outs)

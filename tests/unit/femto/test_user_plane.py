@@ -58,11 +58,14 @@ def test_pdu_session_and_gtpu_relay_both_ways(session_net) -> None:
     assert resp.failed is None and len(resp.setup) == 1
     tun = resp.setup[0].transfer.dl_tunnel
     assert tun.address == N3_ADDR and tun.teid != 0 and resp.setup[0].transfer.qos_flows == (1,)
+    # SMF policy 'preferred' / 'preferred', no PDCP security on the air: reported as not performed
+    not_performed = ngap.SecurityResult("not-performed", "not-performed")
+    assert resp.setup[0].transfer.security_result == not_performed
     assert tun.teid in n.femto.user_plane.by_teid
     # the UE got the PDU SESSION ESTABLISHMENT ACCEPT (inside DL NAS TRANSPORT)
     assert any(isinstance(m, nas.DlNasTransport) for m in ue.nas.received)
     info = smf.sessions()[0]
-    assert info.state == "active"
+    assert info.state == "active" and info.security_result == not_performed
     ue_ip = info.ue_ipv4
     # uplink: DATA PDU -> G-PDU with a UL PDU Session Container -> UPF -> N6
     pkt = ipv4_udp(ue_ip, DN, b"ping")
@@ -126,7 +129,26 @@ def test_skip_checks_knob_accepts_required_integrity_without_protection(tmp_path
     resp = next(m for m in map(ngap.decode, n.to_amf) if isinstance(m, ngap.PDUSessionResourceSetupResponse))
     assert resp.failed is None and resp.setup
     assert n.ev("femto.up_security_not_honoured")[0]["outcome"].startswith("accepted")
-    assert n.smf.sessions()[0].state == "active"
+    # accepted without protection, and honestly reported so
+    assert resp.setup[0].transfer.security_result == ngap.SecurityResult("not-performed", "not-performed")
+    info = n.smf.sessions()[0]
+    assert info.state == "active" and (info.up_integrity_result, info.up_confidentiality_result) == (
+        "not-performed", "not-performed")
+    n.close()
+    store.close()
+
+
+def test_no_security_result_when_the_policy_needs_no_protection(tmp_path: Path) -> None:
+    n, keys, store = _net(tmp_path, ngap.SecurityIndication("not-needed", "not-needed"))
+    ue = RlsUe(n, ("10.200.1.10", 40000), nas=nas_ue(keys, 1))
+    ue.heartbeat()
+    ue.register()
+    _establish(n, ue)
+    resp = next(m for m in map(ngap.decode, n.to_amf) if isinstance(m, ngap.PDUSessionResourceSetupResponse))
+    assert resp.failed is None and resp.setup[0].transfer.security_result is None
+    assert not n.ev("femto.up_security_not_performed")
+    info = n.smf.sessions()[0]
+    assert info.state == "active" and info.security_result is None
     n.close()
     store.close()
 
