@@ -67,15 +67,17 @@ def start(amf: Amf, ctx: UeContext, out: list[Output], *, null_algorithms: bool 
     k_enc, k_int = keys.nas_keys(ctx.kamf, nea, nia)
     ctx.new_sec = nas.NasSecurityContext("amf", k_nas_int=k_int, k_nas_enc=k_enc, nia=nia, nea=nea,
                                          ngksi=ctx.ngksi)
-    smc = nas.SecurityModeCommand(
-        selected_algorithms=nas.NasSecurityAlgorithms(ciphering=nea, integrity=nia),
-        ngksi=nas.NgKsi(ctx.ngksi),
-        replayed_ue_security_capability=cap,
-        imeisv_request=True,
-        additional_security_information=nas.Additional5gSecurityInformation(
-            retransmission_requested=not reg.initial_protected),
-    )
-    plain = amf.codec.cached(("SMC", nea, nia, ctx.ngksi, cap, not reg.initial_protected), smc.encode)
+    ngksi, rinmr = ctx.ngksi, not reg.initial_protected
+
+    def smc() -> bytes:  # built only when the codec cache has no encoding for this key
+        return nas.SecurityModeCommand(
+            selected_algorithms=nas.NasSecurityAlgorithms(ciphering=nea, integrity=nia),
+            ngksi=nas.NgKsi(ngksi),
+            replayed_ue_security_capability=cap,
+            imeisv_request=True,
+            additional_security_information=nas.Additional5gSecurityInformation(retransmission_requested=rinmr),
+        ).encode()
+    plain = amf.codec.cached(("SMC", nea, nia, ngksi, cap, rinmr), smc)
     ctx.proc = "smc"
     amf.send_nas(ctx, plain, out, _SHT.INTEGRITY_PROTECTED_NEW_CONTEXT)
     amf.start_nas_timer(ctx, "T3560", plain, _SHT.INTEGRITY_PROTECTED_NEW_CONTEXT, out)

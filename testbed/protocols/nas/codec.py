@@ -20,6 +20,7 @@ from typing import ClassVar
 
 from testbed.errors import DecodeError
 
+from . import fastdecode
 from .enums import ExtendedProtocolDiscriminator, SecurityHeaderType
 from .message import NasMessage
 from .mm import MM_MESSAGE_CLASSES
@@ -117,6 +118,11 @@ def decode_plain(buf: bytes) -> NasMessage:
         if sht != 0:
             raise DecodeError(f"expected a plain NAS message, got security header type {sht}")
         cls = MM_MESSAGE_CLASSES.get(mtype)
+        if cls is not None:
+            # common uplink 5GMM messages: framed without pycrate unless unusual (.fastdecode)
+            msg = fastdecode.decode(buf, cls)
+            if msg is not None:
+                return msg
     else:
         cls = SM_MESSAGE_CLASSES.get(mtype)
     if cls is None:

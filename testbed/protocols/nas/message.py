@@ -218,16 +218,22 @@ class _Pycrate(NasMessage):
     _PYCRATE: ClassVar[type]
     _FIELDS: ClassVar[tuple[F, ...]] = ()
     _modelled_cache: ClassVar[frozenset[str] | None] = None
+    _names_cache: ClassVar[tuple[str, ...] | None] = None
+    _dec_cache: ClassVar[tuple[tuple[str, tuple[str, ...], Codec], ...] | None] = None
     other_ies: tuple[RawIe, ...]
 
     def __post_init__(self) -> None:
         # lists/sets given by callers become tuples/frozensets: hashable and equal to decoded values
-        for fld in fields(self):  # type: ignore[arg-type]
-            val = getattr(self, fld.name)
+        cls = type(self)
+        names = cls.__dict__.get("_names_cache")
+        if names is None:  # dataclasses.fields() is slow; the field names of a class never change
+            names = cls._names_cache = tuple(fld.name for fld in fields(self))  # type: ignore[arg-type]
+        for name in names:
+            val = getattr(self, name)
             if isinstance(val, list):
-                object.__setattr__(self, fld.name, tuple(val))
+                object.__setattr__(self, name, tuple(val))
             elif isinstance(val, set):
-                object.__setattr__(self, fld.name, frozenset(val))
+                object.__setattr__(self, name, frozenset(val))
 
     @classmethod
     def _modelled(cls) -> frozenset[str]:
@@ -272,21 +278,33 @@ class _Pycrate(NasMessage):
     def decode(cls, buf: bytes) -> Self:
         tpl = template(cls._PYCRATE)
         tpl.parse(bytes(buf))
-        kwargs = cls._header_fields(tpl)
-        for f in cls._FIELDS:
-            raw = tpl.raw(f.ie)
+        return cls._from_raw(cls._header_fields(tpl), tpl.raw, lambda: tpl.extra_ies(cls._modelled()))
+
+    @classmethod
+    def _from_raw(cls, kwargs: dict[str, Any], raw_of: Callable[[str], Any],
+                  other_ies: Callable[[], tuple[RawIe, ...]]) -> Self:
+        """The typed message from the raw IE values ``raw_of(pycrate IE name)`` (None when absent)
+        of a framed message; shared by the pycrate framing and :mod:`.fastdecode`."""
+        plan = cls.__dict__.get("_dec_cache")
+        if plan is None:
+            plan = cls._dec_cache = tuple((f.ie, f.attrs, f.codec) for f in cls._FIELDS)
+        for ie, attrs, codec in plan:
+            raw = raw_of(ie)
             if raw is None:
-                values: tuple[Any, ...] = (None,) * len(f.attrs)
+                for attr in attrs:
+                    kwargs[attr] = None
+                continue
+            try:
+                val = codec.dec(raw)
+            except ValueError as exc:  # a dataclass refusing a decoded value
+                raise DecodeError(f"{cls.__name__}.{attrs[0]}: {exc}") from None
+            except DecodeError as exc:
+                raise DecodeError(f"{cls.__name__}.{attrs[0]}: {exc}") from None
+            if len(attrs) > 1:
+                kwargs.update(zip(attrs, val, strict=True))
             else:
-                try:
-                    val = f.codec.dec(raw)
-                except ValueError as exc:  # a dataclass refusing a decoded value
-                    raise DecodeError(f"{cls.__name__}.{f.attrs[0]}: {exc}") from None
-                except DecodeError as exc:
-                    raise DecodeError(f"{cls.__name__}.{f.attrs[0]}: {exc}") from None
-                values = val if len(f.attrs) > 1 else (val,)
-            kwargs.update(zip(f.attrs, values, strict=True))
-        kwargs["other_ies"] = tpl.extra_ies(cls._modelled())
+                kwargs[attrs[0]] = val
+        kwargs["other_ies"] = other_ies()
         return cls(**kwargs)
 
 
