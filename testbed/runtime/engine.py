@@ -162,6 +162,17 @@ class Testbed:
         provision.materialise(settings, core_dir, source)
         (core_dir / "core.json").write_text(json.dumps(settings.model_dump(mode="json"), indent=2) + "\n")
         self.progress("core", "subscribers", "provisioned", str(core_dir / provision.SUBSCRIBERS_FILE))
+        # Every femto's configuration as derived from the topology (<run>/<femto>/femto.json), for
+        # its service: ["{python}", -m, testbed.femto, --config, <femto>/femto.json, ...].
+        from testbed.femto.topology import femto_config_for
+        from testbed.topology.model import Role
+
+        for name, node in self.plan.nodes.items():
+            if node.role == Role.FEMTO:
+                cfg = femto_config_for(self.plan, name)
+                path = self.run_dir.sub(name)
+                path.mkdir(parents=True, exist_ok=True)
+                (path / "femto.json").write_text(cfg.model_dump_json(indent=2) + "\n")
 
     def _create_nodes(self) -> None:
         for name in self.plan.nodes:

@@ -62,6 +62,10 @@ def config_from_flags(args: argparse.Namespace) -> dict[str, Any]:
         data["auto_session"] = False
     if args.no_tun:
         data["tun"] = False
+    if args.tun_prefix:
+        data["tun_prefix"] = args.tun_prefix
+    if args.table_base:
+        data["table_base"] = args.table_base
     nas: dict[str, Any] = {}
     if args.plmn:
         mcc, _, mnc = args.plmn.partition("-")
@@ -88,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-register", action="store_true", help="do not register automatically")
     ap.add_argument("--no-session", action="store_true", help="no PDU session after registration")
     ap.add_argument("--no-tun", action="store_true", help="no TUN devices (count the user plane only)")
+    ap.add_argument("--tun-prefix", help="TUN name prefix (default ue): distinct per UE process in one node")
+    ap.add_argument("--table-base", type=int, help="first policy routing table (default 10000)")
     ap.add_argument("--state-dir", help="directory for the control socket (default ue/<node>)")
     ap.add_argument("--control", help="control socket path (default <state-dir>/control.sock)")
     ap.add_argument("--run-dir", help="run directory with core/subscribers.yaml (default: the config's or .)")

@@ -240,6 +240,9 @@ class UeProcessConfig(_Strict):
     dn_routes: list[str] = Field(default_factory=lambda: ["0.0.0.0/1", "128.0.0.0/1"])
     routing: Literal["auto", "main", "policy", "none"] = "auto"
     table_base: Annotated[int, Field(ge=1, le=0x7FFFFFFF)] = 10000
+    #: TUN devices are named <tun_prefix><UE number>s<PSI>: give UE processes that share a node
+    #: different prefixes (and table bases) so their devices and policy tables never collide.
+    tun_prefix: str = Field(default="ue", pattern=r"^[a-z][a-z0-9]{0,3}$")
     #: Start this many UEs per second (0: all at once, heartbeats spread over one period).
     start_rate: Annotated[float, Field(ge=0)] = 0.0
     #: Upper bound of the timer wheel's wake-up granularity.

@@ -472,7 +472,7 @@ class UeProcess:
             await old
         c = self.config
         try:
-            tun = SessionTun(tun_name(slot.number, psi), ipv4, dn_routes=c.dn_routes, routing=self._routing(),
+            tun = SessionTun(tun_name(slot.number, psi, c.tun_prefix), ipv4, dn_routes=c.dn_routes, routing=self._routing(),
                              table=c.table_base + slot.number * 16 + psi, mtu=c.tun_mtu)
             await asyncio.to_thread(tun.open)
         except Exception as e:  # noqa: BLE001 - a TUN failure must not stop the other UEs

@@ -29,9 +29,9 @@ __all__ = ["SessionTun", "tun_name"]
 RULE_PRIORITY = 1000
 
 
-def tun_name(ue_number: int, psi: int) -> str:
-    """``ue<N>s<PSI>`` (at most 15 characters: a Linux interface name)."""
-    return check_name(f"ue{ue_number}s{psi}")
+def tun_name(ue_number: int, psi: int, prefix: str = "ue") -> str:
+    """``<prefix><N>s<PSI>``, e.g. ``ue1s1`` (at most 15 characters: a Linux interface name)."""
+    return check_name(f"{prefix}{ue_number}s{psi}")
 
 
 class SessionTun:
