@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(mininet bridge-utils iproute2 nftables tcpdump tshark iputils-ping net-tools
-  strongswan strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins libusrsctp2
+  strongswan strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins libusrsctp2
   openssh-server busybox python3 python3-venv python3-dev iperf3 socat util-linux procps)
 
 missing=()

@@ -62,9 +62,9 @@ def config_from_flags(args: argparse.Namespace) -> dict[str, Any]:
         data["auto_session"] = False
     if args.no_tun:
         data["tun"] = False
-    if args.tun_prefix:
+    if getattr(args, "tun_prefix", None):
         data["tun_prefix"] = args.tun_prefix
-    if args.table_base:
+    if getattr(args, "table_base", None):
         data["table_base"] = args.table_base
     nas: dict[str, Any] = {}
     if args.plmn:

@@ -1,0 +1,219 @@
+"""Tunnel status events from a charon: vici ``ike-updown``/``child-updown`` -> JSON events.
+
+Event types (written with :class:`testbed.runtime.events.EventWriter`):
+
+* ``segw.tunnel_up``   {ike, remote_id, local_id, remote_addr, vip, proposal, esp_proposal}
+* ``segw.tunnel_down`` {ike, remote_id, remote_addr}
+* ``segw.auth_failed`` {reason, remote_addr?, detail}
+
+charon 5.9.8's vici events report SAs that came up or went down; an IKE_SA that
+fails authentication (expired/revoked/untrusted certificate, identity mismatch,
+TS 33.320 7.2.2/7.2.4) or proposal negotiation (RFC 7296 2.7
+NO_PROPOSAL_CHOSEN) never comes up, so no vici event carries the reason. The
+reason is then taken from charon's log file: all log parsing lives in
+:func:`classify_log_line` and :class:`LogTail` here, nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from testbed.runtime.events import EventWriter
+from testbed.segw.vici_driver import listen
+
+#: (regex on a charon log line, reason) — first match wins. Reasons are stable identifiers.
+_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.I), r) for p, r in (
+    (r"certificate was revoked|certificate .* revoked|revoked on", "certificate_revoked"),
+    (r"has expired|expired since|not valid anymore|certificate .*expired", "certificate_expired"),
+    (r"not valid yet|not yet valid", "certificate_not_yet_valid"),
+    (r"no acceptable proposal|received proposals unacceptable|NO_PROPOSAL_CHOSEN", "no_proposal_chosen"),
+    (r"constraint check failed", "constraint_check_failed"),
+    (r"no trusted (?:RSA|ECDSA|ED25519|\w+)? ?public key found|no issuer certificate found", "untrusted_certificate"),
+    (r"certificate status is not available|revocation status|no revocation", "revocation_unknown"),
+    (r"peer requested virtual IP|no virtual IP found", "no_virtual_ip"),
+    (r"no matching peer config|looking for peer configs matching .* no|no peer config found", "identity_mismatch"),
+    (r"TS_UNACCEPTABLE|no acceptable traffic selectors", "ts_unacceptable"),
+    (r"AUTHENTICATION_FAILED", "authentication_failed"),
+    (r"signature validation failed|verification of .* signature failed", "signature_invalid"),
+    (r"giving up after \d+ retransmits", "peer_unreachable"),
+))
+
+_ADDR = re.compile(r"(?:from|to) (\d{1,3}(?:\.\d{1,3}){3})\[\d+\]")
+
+
+_VALIDITY = re.compile(r"certificate invalid \(valid from (.+?) to (.+?)\)")
+
+
+def _validity_reason(match: re.Match[str], now: dt.datetime | None = None) -> str:
+    """charon prints "subject certificate invalid (valid from <T> to <T>)" for both directions (local time)."""
+    now = now or dt.datetime.now()
+    try:
+        not_before = dt.datetime.strptime(match.group(1), "%b %d %H:%M:%S %Y")
+    except ValueError:
+        return "certificate_expired"
+    return "certificate_not_yet_valid" if not_before > now else "certificate_expired"
+
+
+def classify_log_line(line: str, now: dt.datetime | None = None) -> str | None:
+    """The rejection reason a charon log line states, or None."""
+    m = _VALIDITY.search(line)
+    if m:
+        return _validity_reason(m, now)
+    for pattern, reason in _REASONS:
+        if pattern.search(line):
+            return reason
+    return None
+
+
+#: Reasons that are the root cause (preferred over the generic ones appearing in the same exchange).
+_SPECIFIC_FIRST = ("certificate_revoked", "certificate_expired", "certificate_not_yet_valid",
+                   "revocation_unknown", "untrusted_certificate", "constraint_check_failed",
+                   "identity_mismatch", "signature_invalid", "no_proposal_chosen", "ts_unacceptable",
+                   "no_virtual_ip", "authentication_failed", "peer_unreachable")
+
+
+def rejection_reasons(lines: list[str]) -> list[str]:
+    """All reasons stated by ``lines``, most specific first (deduplicated)."""
+    found = {r for r in (classify_log_line(line) for line in lines) if r}
+    return [r for r in _SPECIFIC_FIRST if r in found]
+
+
+class LogTail:
+    """Incremental reader of a charon log file (new lines since the last call)."""
+
+    def __init__(self, path: Path, from_end: bool = True) -> None:
+        self.path = Path(path)
+        self._pos = self.path.stat().st_size if from_end and self.path.exists() else 0
+
+    def new_lines(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        with open(self.path, errors="replace") as f:
+            f.seek(self._pos)
+            data = f.read()
+            # keep a torn last line for the next call
+            cut = data.rfind("\n") + 1
+            self._pos += len(data[:cut].encode(errors="replace"))
+        return data[:cut].splitlines()
+
+
+def proposal_of(ike: dict[str, Any]) -> str:
+    """strongSwan-style proposal string from a vici IKE SA (or CHILD SA) entry."""
+    parts = []
+    encr = ike.get("encr-alg")
+    if encr:
+        ks = ike.get("encr-keysize")
+        parts.append(f"{encr}_{ks}" if ks else encr)
+    for key in ("integ-alg", "prf-alg", "dh-group"):
+        if ike.get(key):
+            parts.append(ike[key])
+    return "/".join(parts)
+
+
+def tunnel_event_fields(ike_name: str, ike: dict[str, Any]) -> dict[str, Any]:
+    vips = ike.get("remote-vips") or ike.get("local-vips") or []
+    children = list((ike.get("child-sas") or {}).values())
+    fields: dict[str, Any] = {
+        "ike": ike_name,
+        "remote_id": ike.get("remote-id"),
+        "local_id": ike.get("local-id"),
+        "remote_addr": ike.get("remote-host"),
+        "vip": vips[0] if vips else None,
+        "proposal": proposal_of(ike),
+    }
+    if children:
+        fields["esp_proposal"] = proposal_of(children[0])
+        fields["local_ts"] = children[0].get("local-ts")
+        fields["remote_ts"] = children[0].get("remote-ts")
+    return fields
+
+
+class TunnelMonitor:
+    """Background thread: vici events (and the log file for rejections) -> ``segw.*`` events.
+
+    ``ike-updown`` with ``up = yes`` is not enough for ``tunnel_up`` (no CHILD SA yet):
+    ``tunnel_up`` is emitted on ``child-updown`` up, with the IKE SA's identities and
+    proposal; ``tunnel_down`` on ``ike-updown`` down. Log lines are scanned for
+    rejection reasons after every event poll (every ``poll`` seconds).
+    """
+
+    def __init__(self, socket_path: Path, log_path: Path, writer: EventWriter, poll: float = 0.2) -> None:
+        self.socket_path = socket_path
+        self.writer = writer
+        self.poll = poll
+        self._tail = LogTail(log_path)
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._up: set[str] = set()
+        self._thread = threading.Thread(target=self._run, name="segw-monitor", daemon=True)
+        self.errors: list[str] = []
+
+    def start(self) -> TunnelMonitor:
+        self._thread.start()
+        if not self._ready.wait(5.0):
+            raise TimeoutError("vici event listener did not register")
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+        self._scan_log()
+
+    def __enter__(self) -> TunnelMonitor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            with listen(self.socket_path, ["ike-updown", "child-updown"], self.poll) as events:
+                self._ready.set()
+                for etype, msg in events:
+                    if etype is not None and msg is not None:
+                        self.handle(etype, msg)
+                    self._scan_log()
+                    if self._stop.is_set():
+                        break
+        except Exception as exc:  # noqa: BLE001 - reported, the monitor must not kill the node
+            self.errors.append(repr(exc))
+            self._ready.set()
+
+    def handle(self, etype: str, msg: dict[str, Any]) -> None:
+        """Turn one decoded vici event into ``segw.*`` events."""
+        for name, ike in msg.items():
+            if not isinstance(ike, dict):
+                continue
+            key = f"{name}/{ike.get('uniqueid')}"
+            up = ike.get("up") == "yes" or msg.get("up") == "yes"
+            if etype == "child-updown" and up and key not in self._up:
+                self._up.add(key)
+                self.writer.emit("segw.tunnel_up", **tunnel_event_fields(name, ike))
+            elif etype == "ike-updown" and not up and key in self._up:
+                self._up.discard(key)
+                self.writer.emit("segw.tunnel_down", severity="notice", ike=name,
+                                 remote_id=ike.get("remote-id"), remote_addr=ike.get("remote-host"))
+
+    def _scan_log(self) -> None:
+        for reason, addr, line in scan_rejections(self._tail.new_lines()):
+            self.writer.emit("segw.auth_failed", severity="warning", reason=reason,
+                             remote_addr=addr, detail=line.strip()[-300:])
+
+
+def scan_rejections(lines: list[str]) -> Iterator[tuple[str, str | None, str]]:
+    """(reason, peer address if stated, line) for each line stating a rejection (deduplicated per batch)."""
+    seen: set[str] = set()
+    addr: str | None = None
+    for line in lines:
+        m = _ADDR.search(line)
+        if m:
+            addr = m.group(1)
+        reason = classify_log_line(line)
+        if reason and reason not in seen:
+            seen.add(reason)
+            yield reason, addr, line
