@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import os
 import signal
@@ -281,22 +280,9 @@ class CoreProcess:
 
     # -- control socket -----------------------------------------------------------
     async def _control_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    break
-                try:
-                    request = json.loads(line)
-                except json.JSONDecodeError:
-                    request = None
-                reply = self.control(request)
-                writer.write(json.dumps(reply, default=str).encode() + b"\n")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
+        from testbed.runtime.control import serve_json_lines
+
+        await serve_json_lines(reader, writer, self.control)
 
     def control(self, request: Any) -> dict:
         """Answer one control request (also used in-process by tests and the benchmark)."""

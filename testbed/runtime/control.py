@@ -1,4 +1,6 @@
-"""Client side of the components' control sockets: one JSON request per line, one JSON reply per line.
+"""The components' control sockets: one JSON request per line, one JSON reply per line.
+
+:func:`control_request` is the client side, :func:`serve_json_lines` the server side.
 
 Run directories can be deep (pytest's tmp dirs), and a Unix socket path is limited to 107 bytes
 (``sun_path``); long paths are reached through ``/proc/self/fd/<dir fd>/<name>`` instead.
@@ -6,9 +8,12 @@ Run directories can be deep (pytest's tmp dirs), and a Unix socket path is limit
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +46,35 @@ def control_request(path: str | Path, request: dict[str, Any], timeout: float = 
         if dir_fd is not None:
             os.close(dir_fd)
     return json.loads(buf or b"{}")
+
+
+async def serve_json_lines(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                           handler: Callable[[Any], dict[str, Any] | Awaitable[dict[str, Any]]], *,
+                           idle_timeout: float = 60.0) -> None:
+    """Server side of a control socket (``asyncio.start_unix_server`` client callback body).
+
+    Each line is decoded as JSON (``None`` when it is not JSON, so the handler answers with an
+    error) and passed to ``handler``, sync or async; its reply is written back as one JSON line.
+    An idle client, a line longer than the stream limit or a dropped connection ends the session.
+    """
+    try:
+        while True:
+            try:
+                line = await asyncio.wait_for(reader.readline(), idle_timeout)
+            except (TimeoutError, ValueError):  # ValueError: line longer than the stream limit
+                break
+            if not line:
+                break
+            try:
+                request = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                request = None
+            reply = handler(request)
+            if inspect.isawaitable(reply):
+                reply = await reply
+            writer.write(json.dumps(reply, default=str).encode() + b"\n")
+            await writer.drain()
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        writer.close()
