@@ -27,6 +27,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from testbed.config_files import config_error
 from testbed.errors import ConfigError
 
 _DIGITS = re.compile(r"^[0-9]+$")
@@ -174,9 +175,4 @@ def parse_core_settings(data: Any, file: str | None = None, prefix: str = "core"
     try:
         return CoreSettings.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        path = ".".join([prefix, *(str(p) for p in err["loc"])])
-        raise ConfigError(file, path, f"{msg}; got {err.get('input')!r}") from None
+        raise config_error(e, file, prefix) from None

@@ -22,13 +22,13 @@ Errors name the file and the field path (:func:`parse_femto_config`).
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from testbed.config_files import config_error, read_data_file
 from testbed.errors import ConfigError
 from testbed.protocols import ngap
 
@@ -207,28 +207,9 @@ def parse_femto_config(data: Any, file: str | None = None, prefix: str = "") -> 
     try:
         return FemtoConfig.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        path = ".".join([p for p in (prefix,) if p] + [str(p) for p in err["loc"]])
-        raise ConfigError(file, path, f"{msg}; got {err.get('input')!r}") from None
+        raise config_error(e, file, prefix) from None
 
 
 def load_femto_config(path: str | Path) -> FemtoConfig:
     """Read a YAML or JSON femto configuration file."""
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise ConfigError(str(p), "", f"cannot read: {e.strerror}") from None
-    try:
-        if p.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as e:  # noqa: BLE001 - any parser error becomes a ConfigError
-        raise ConfigError(str(p), "", f"not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {e}") from None
-    return parse_femto_config(data, str(p))
+    return parse_femto_config(read_data_file(path), str(path))

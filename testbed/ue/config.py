@@ -23,13 +23,13 @@ field path (:func:`parse_ue_config`).
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from testbed.config_files import config_error, read_data_file
 from testbed.errors import ConfigError
 
 __all__ = ["NasSettings", "RadioSettings", "SessionSpec", "UeProcessConfig", "UeRange", "UeSpec",
@@ -296,31 +296,9 @@ def parse_ue_config(data: Any, file: str | None = None, prefix: str = "") -> UeP
     try:
         return UeProcessConfig.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        path = ".".join([p for p in (prefix,) if p] + [str(p) for p in err["loc"]])
-        got = err.get("input")
-        if isinstance(got, dict) and ("k" in got or "opc" in got):
-            got = "{...}"  # never echo key material
-        raise ConfigError(file, path, f"{msg}; got {got!r}") from None
+        raise config_error(e, file, prefix) from None
 
 
 def load_ue_config(path: str | Path) -> UeProcessConfig:
     """Read a YAML or JSON UE process configuration file."""
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise ConfigError(str(p), "", f"cannot read: {e.strerror}") from None
-    try:
-        if p.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as e:  # noqa: BLE001 - any parser error becomes a ConfigError
-        raise ConfigError(str(p), "", f"not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {e}") from None
-    return parse_ue_config(data, str(p))
+    return parse_ue_config(read_data_file(path), str(path))

@@ -1,0 +1,49 @@
+"""Reading configuration files: one place for YAML/JSON parsing and pydantic errors -> ConfigError.
+
+Every component's settings file (core, femto, UE process) is validated by a pydantic model; a bad
+file gives a :class:`~testbed.errors.ConfigError` naming the file, the field path and what was
+expected, and never echoes key material.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from testbed.errors import ConfigError
+
+#: Field names whose values are secrets: a rejected mapping holding one is not echoed.
+SECRET_KEYS = frozenset({"k", "op", "opc"})
+
+
+def config_error(e: ValidationError, file: str | None, prefix: str = "") -> ConfigError:
+    """The :class:`ConfigError` for the first error of ``e``, its field path under ``prefix``."""
+    err = e.errors()[0]
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    path = ".".join([p for p in (prefix,) if p] + [str(p) for p in err["loc"]])
+    got = err.get("input")
+    if isinstance(got, dict) and SECRET_KEYS & set(got):
+        got = "{...}"  # never echo key material
+    return ConfigError(file, path, f"{msg}; got {got!r}")
+
+
+def read_data_file(path: str | Path) -> Any:
+    """The data of a YAML file, or a JSON file when the name ends in ``.json``."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(str(p), "", f"cannot read: {e.strerror}") from None
+    try:
+        if p.suffix == ".json":
+            return json.loads(text)
+        import yaml
+
+        return yaml.safe_load(text)
+    except Exception as e:  # noqa: BLE001 - any parser error becomes a ConfigError
+        raise ConfigError(str(p), "", f"not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {e}") from None
