@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -97,7 +98,9 @@ class UdpN4Client(asyncio.DatagramProtocol, _SeqMixin):
         self.peer_recovery_ts: int | None = None
         self.peer_alive: bool | None = None
         self.transport: asyncio.DatagramTransport | None = None
-        self._seq = 0
+        # A random start (TS 29.244 7.2.2.2: the sequence number identifies a request towards a peer):
+        # after an SMF restart the UPF never mistakes new requests for retransmissions of old ones.
+        self._seq = secrets.randbelow(0xFFFFFF)
         self._pending: dict[int, tuple[asyncio.Future, int]] = {}
         self._hb_task: asyncio.Task | None = None
         self._open_lock: asyncio.Lock | None = None

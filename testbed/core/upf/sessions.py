@@ -210,7 +210,10 @@ class Upf:
             self.stats["pfcp_unexpected_response"] += 1
             return None
         now = self.clock()
-        key = (src, hdr.seq, hdr.msg_type)
+        # A retransmitted request is the identical message (TS 29.244 6.4): same peer, sequence number
+        # and octets. A restarted SMF reusing sequence numbers sends different requests (new recovery
+        # time stamp, SEIDs, ...) and must not get the old responses.
+        key = (src, hdr.seq, hdr.msg_type, bytes(datagram))
         cached = self._responses.get(key)
         if cached is not None and now - cached[0] < RESPONSE_CACHE_SECONDS:
             self.stats["pfcp_retransmission"] += 1

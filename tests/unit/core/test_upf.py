@@ -625,3 +625,22 @@ def test_upf_process_with_tun_in_a_namespace(tmp_path):
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False)
     assert ns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+
+def test_restarted_smf_reusing_sequence_numbers_is_not_a_retransmission() -> None:
+    """Found by the femto integration test (AMF/SMF restart): a new Association Setup with the same
+    sequence number but a new recovery time stamp must be processed, not answered from the cache;
+    only an identical request is a retransmission (TS 29.244 6.4)."""
+    from testbed.core.smf import pfcp as P
+    from testbed.core.upf.sessions import Upf
+
+    upf = Upf("10.10.0.3", "10.45.0.0/16")
+    smf = ("10.10.0.2", 8805)
+    first = P.encode(P.AssociationSetupRequest(seq=1, node_id="10.10.0.2", recovery_ts=1000))
+    upf.handle_pfcp(first, smf)
+    upf.handle_pfcp(first, smf)  # control: the identical request is a retransmission
+    assert upf.stats["pfcp_retransmission"] == 1
+    restarted = P.encode(P.AssociationSetupRequest(seq=1, node_id="10.10.0.2", recovery_ts=2000))
+    upf.handle_pfcp(restarted, smf)
+    assert upf.stats["pfcp_retransmission"] == 1
+    assert upf.associations["10.10.0.2"].recovery_ts == 2000
