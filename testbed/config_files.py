@@ -47,3 +47,17 @@ def read_data_file(path: str | Path) -> Any:
         return yaml.safe_load(text)
     except Exception as e:  # noqa: BLE001 - any parser error becomes a ConfigError
         raise ConfigError(str(p), "", f"not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {e}") from None
+
+
+def check_mcc(v: str) -> str:
+    """An MCC field: exactly 3 digits (TS 23.003 2.2)."""
+    if not isinstance(v, str) or not v.isdigit() or not v.isascii() or len(v) != 3:
+        raise ValueError("expected 3 digits (quote it in YAML: \"001\")")
+    return v
+
+
+def check_mnc(v: str) -> str:
+    """An MNC field: 2 or 3 digits (TS 23.003 2.2)."""
+    if not isinstance(v, str) or not v.isdigit() or not v.isascii() or len(v) not in (2, 3):
+        raise ValueError("expected 2 or 3 digits (quote it in YAML: \"01\")")
+    return v

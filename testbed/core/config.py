@@ -22,15 +22,13 @@ meant for published test vectors only.
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from testbed.config_files import config_error
+from testbed.config_files import check_mcc, check_mnc, config_error
 from testbed.errors import ConfigError
 
-_DIGITS = re.compile(r"^[0-9]+$")
 CagId = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
 NIA_IDS = (0, 1, 2, 3)  # TS 33.501 5.11.1.2 / TS 24.501 9.11.3.32
 NEA_IDS = (0, 1, 2, 3)
@@ -47,16 +45,12 @@ class PlmnSettings(_Strict):
     @field_validator("mcc")
     @classmethod
     def _mcc(cls, v: str) -> str:
-        if not _DIGITS.match(v) or len(v) != 3:
-            raise ValueError("expected 3 digits (quote it in YAML: \"001\")")
-        return v
+        return check_mcc(v)
 
     @field_validator("mnc")
     @classmethod
     def _mnc(cls, v: str) -> str:
-        if not _DIGITS.match(v) or len(v) not in (2, 3):
-            raise ValueError("expected 2 or 3 digits (quote it in YAML: \"01\")")
-        return v
+        return check_mnc(v)
 
 
 class SnssaiSettings(_Strict):

@@ -22,19 +22,17 @@ Errors name the file and the field path (:func:`parse_femto_config`).
 from __future__ import annotations
 
 import ipaddress
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from testbed.config_files import config_error, read_data_file
+from testbed.config_files import check_mcc, check_mnc, config_error, read_data_file
 from testbed.errors import ConfigError
 from testbed.protocols import ngap
 
 __all__ = ["FemtoConfig", "Knobs", "load_femto_config", "parse_femto_config"]
 
-_DIGITS = re.compile(r"^[0-9]+$")
 CagId = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
 #: cag-IdentityList-r16 of one PNI-NPN in SIB1 holds at most 12 CAG IDs (TS 38.331 6.3.2).
 MAX_SIB1_CAG_IDS = 12
@@ -122,16 +120,12 @@ class FemtoConfig(_Strict):
     @field_validator("mcc")
     @classmethod
     def _mcc(cls, v: str) -> str:
-        if not _DIGITS.match(v) or len(v) != 3:
-            raise ValueError("expected 3 digits (quote it in YAML: \"001\")")
-        return v
+        return check_mcc(v)
 
     @field_validator("mnc")
     @classmethod
     def _mnc(cls, v: str) -> str:
-        if not _DIGITS.match(v) or len(v) not in (2, 3):
-            raise ValueError("expected 2 or 3 digits (quote it in YAML: \"01\")")
-        return v
+        return check_mnc(v)
 
     @field_validator("air_address", "amf_address", "n3_address")
     @classmethod
