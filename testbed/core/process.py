@@ -33,6 +33,7 @@ from typing import Any
 
 from testbed.core.config import CoreSettings
 from testbed.runtime.events import EventWriter
+from testbed.runtime.tuning import GcPauses, settle_heap
 
 log = logging.getLogger("testbed.core")
 
@@ -87,6 +88,7 @@ class CoreProcess:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task] = set()
         self._stopped = asyncio.Event()
+        self.gc_pauses: GcPauses | None = None  # set by run(): collections and pauses for 'status'
         self._server = None
         self._control = None
         self.counters = {"ngap_in": 0, "ngap_out": 0, "events": 0, "smf_calls": 0}
@@ -295,7 +297,8 @@ class CoreProcess:
             if op == "status":
                 return {"ok": True, "subscribers": self.store.count(), "gnbs": len(self.amf.gnbs()),
                         "ues": len(self.amf.ue_contexts()), "counters": dict(self.counters),
-                        "associations": len(self._assocs)}
+                        "associations": len(self._assocs),
+                        **({"gc": self.gc_pauses.snapshot()} if self.gc_pauses is not None else {})}
             if op == "ues":
                 return {"ok": True, "ues": self.amf.ue_contexts()}
             if op == "gnbs":
@@ -377,6 +380,8 @@ async def run(settings: CoreSettings, state_dir: Path, events: EventWriter, conn
     except Exception as e:
         events.emit("core.start_failed", "error", error=f"{type(e).__name__}: {e}")
         raise
+    settle_heap()  # start-up objects out of later full collections (testbed/runtime/tuning.py)
+    core.gc_pauses = GcPauses().install()
     await core.wait_stopped()
     events.emit("core.stopped", "info")
     return 0

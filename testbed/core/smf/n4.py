@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from testbed.errors import DecodeError, TestbedError
+from testbed.runtime.tuning import enlarge_receive_buffer
 
 from . import pfcp as P
 
@@ -120,6 +121,7 @@ class UdpN4Client(asyncio.DatagramProtocol, _SeqMixin):
                 return
             loop = asyncio.get_running_loop()
             await loop.create_datagram_endpoint(lambda: self, local_addr=self.local)
+            enlarge_receive_buffer(self.transport)  # responses must not be dropped while the loop is busy
             if self.heartbeat_interval:
                 self._hb_task = asyncio.create_task(self._heartbeats(), name="pfcp-heartbeat")
 

@@ -35,6 +35,7 @@ from testbed.core.smf.pfcp import PORT as PFCP_PORT
 from testbed.errors import NeedsRoot
 from testbed.protocols.gtpu import PORT as GTPU_PORT
 from testbed.runtime.events import EventWriter
+from testbed.runtime.tuning import enlarge_receive_buffer
 
 from .sessions import Upf
 from .tun import DEFAULT_MTU, Tun, check_name, enable_ip_forwarding
@@ -120,9 +121,10 @@ class UpfProcess:
         self._pfcp, _ = await loop.create_datagram_endpoint(lambda: _Pfcp(self.upf), local_addr=(self.n4, self.n4_port))
         gt, self._gtpu = await loop.create_datagram_endpoint(lambda: _Gtpu(self), local_addr=(self.n3, self.n3_port))
         sock = gt.get_extra_info("socket")
-        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):  # bursts of user plane traffic
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, opt, 4 << 20)
+        with contextlib.suppress(OSError):  # bursts of user plane traffic
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        enlarge_receive_buffer(gt)
+        enlarge_receive_buffer(self._pfcp)
         if self.control:
             path = Path(self.control)
             path.parent.mkdir(parents=True, exist_ok=True)
