@@ -987,23 +987,31 @@ def _dec_ohc(c: _Ctx, v: Any) -> OuterHeaderCreation:
     return OuterHeaderCreation(e["TEID"].get_val(), str(ipaddress.IPv4Address(e["IPv4Addr"].get_val())))
 
 
-def _dec_labels(c: _Ctx, v: Any, t: int) -> str:
-    raw = _raw(v)
-    out, i = [], 0
+def labels_to_text(raw: bytes) -> str | None:
+    """APN/DNN (TS 29.244 8.2.117) or Network Instance (8.2.4) as text: DNS labels joined by
+    dots, else (8.2.4: a network instance may also be an opaque string) the ASCII string;
+    ``None`` when it is neither."""
+    out, i, n = [], 0, len(raw)
     try:
-        while i < len(raw):
-            n = raw[i]
-            if n == 0 or i + 1 + n > len(raw):
+        while i < n:
+            ln = raw[i]
+            if ln == 0 or i + 1 + ln > n:
                 raise ValueError
-            out.append(raw[i + 1:i + 1 + n].decode("ascii"))
-            i += 1 + n
+            out.append(raw[i + 1:i + 1 + ln].decode("ascii"))
+            i += 1 + ln
     except (ValueError, UnicodeDecodeError):
-        # TS 29.244 8.2.4: a network instance may also be an opaque string
         try:
             return raw.decode("ascii")
         except UnicodeDecodeError:
-            raise c.err(f"{_ie_name(t)} is not a DNN", Cause.MANDATORY_IE_INCORRECT, t) from None
+            return None
     return ".".join(out)
+
+
+def _dec_labels(c: _Ctx, v: Any, t: int) -> str:
+    text = labels_to_text(_raw(v))
+    if text is None:
+        raise c.err(f"{_ie_name(t)} is not a DNN", Cause.MANDATORY_IE_INCORRECT, t)
+    return text
 
 
 def _dec_apply_action(c: _Ctx, v: Any) -> int:

@@ -84,6 +84,7 @@ from .pfcp import (
     VersionNotSupportedResponse,
     _check_u,
     _dnn_bytes,
+    labels_to_text,
     peek_header,
 )
 
@@ -646,20 +647,10 @@ def _dec_ohc(c: _Ctx, v: bytes) -> OuterHeaderCreation:
 
 def _dec_labels(c: _Ctx, raw: bytes, t: int) -> str:
     """APN/DNN (8.2.117) or Network Instance (8.2.4): DNS labels, else an opaque ASCII string."""
-    out, i, n = [], 0, len(raw)
-    try:
-        while i < n:
-            ln = raw[i]
-            if ln == 0 or i + 1 + ln > n:
-                raise ValueError
-            out.append(raw[i + 1:i + 1 + ln].decode("ascii"))
-            i += 1 + ln
-    except (ValueError, UnicodeDecodeError):
-        try:
-            return raw.decode("ascii")
-        except UnicodeDecodeError:
-            raise c.err(f"{_ie_name(t)} is not a DNN", Cause.MANDATORY_IE_INCORRECT, t) from None
-    return ".".join(out)
+    text = labels_to_text(raw)
+    if text is None:
+        raise c.err(f"{_ie_name(t)} is not a DNN", Cause.MANDATORY_IE_INCORRECT, t)
+    return text
 
 
 def _dec_apply_action(c: _Ctx, v: bytes) -> int:
