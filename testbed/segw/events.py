@@ -4,14 +4,16 @@ Event types (written with :class:`testbed.runtime.events.EventWriter`):
 
 * ``segw.tunnel_up``   {ike, remote_id, local_id, remote_addr, vip, proposal, esp_proposal}
 * ``segw.tunnel_down`` {ike, remote_id, remote_addr}
-* ``segw.auth_failed`` {reason, remote_addr?, detail}
+* ``segw.auth_failed`` {reason, remote_addr?, detail, ike_sa?, via?, fetched_from?}
 
 charon 5.9.8's vici events report SAs that came up or went down; an IKE_SA that
 fails authentication (expired/revoked/untrusted certificate, identity mismatch,
 TS 33.320 7.2.2/7.2.4) or proposal negotiation (RFC 7296 2.7
 NO_PROPOSAL_CHOSEN) never comes up, so no vici event carries the reason. The
 reason is then taken from charon's log file: all log parsing lives in
-:func:`classify_log_line` and :class:`LogTail` here, nowhere else.
+:func:`classify_log_line`, :class:`RejectionScanner` (per-IKE_SA context: no
+certificate sent vs. identity not in the certificate vs. untrusted chain; OCSP or
+CRL behind a revocation) and :class:`LogTail` here, nowhere else.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import datetime as dt
 import re
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +35,22 @@ _REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.I), 
     (r"has expired|expired since|not valid anymore|certificate .*expired", "certificate_expired"),
     (r"not valid yet|not yet valid", "certificate_not_yet_valid"),
     (r"no acceptable proposal|received proposals unacceptable|NO_PROPOSAL_CHOSEN", "no_proposal_chosen"),
+    # the peer's certificate is its own issuer and no trust anchor (TS 33.320 7.2.2: operator-issued only)
+    (r"self-signed certificate .* is not trusted", "self_signed_certificate"),
+    # the peer authenticated with a pre-shared key where certificates are required (TS 33.320 7.2.2)
+    (r"no shared key found for|constraint requires public key authentication, but pre-shared key",
+     "psk_refused"),
     (r"constraint check failed", "constraint_check_failed"),
     (r"no trusted (?:RSA|ECDSA|ED25519|\w+)? ?public key found|no issuer certificate found", "untrusted_certificate"),
     (r"certificate status is not available|revocation status|no revocation", "revocation_unknown"),
-    (r"peer requested virtual IP|no virtual IP found", "no_virtual_ip"),
+    # ("peer requested virtual IP %any" is logged for every femto, also when the pool has one)
+    (r"no virtual IP found|INTERNAL_ADDRESS_FAILURE", "no_virtual_ip"),
     (r"no matching peer config|looking for peer configs matching .* no|no peer config found", "identity_mismatch"),
     (r"TS_UNACCEPTABLE|no acceptable traffic selectors", "ts_unacceptable"),
     (r"AUTHENTICATION_FAILED", "authentication_failed"),
     (r"signature validation failed|verification of .* signature failed", "signature_invalid"),
+    # this node has no private key for its own identity (e.g. a femto whose TrE released none)
+    (r"no private key found for", "no_private_key"),
     (r"giving up after \d+ retransmits", "peer_unreachable"),
 ))
 
@@ -72,15 +83,140 @@ def classify_log_line(line: str, now: dt.datetime | None = None) -> str | None:
 
 #: Reasons that are the root cause (preferred over the generic ones appearing in the same exchange).
 _SPECIFIC_FIRST = ("certificate_revoked", "certificate_expired", "certificate_not_yet_valid",
+                   "self_signed_certificate", "no_certificate", "identity_not_in_certificate", "psk_refused",
                    "revocation_unknown", "untrusted_certificate", "constraint_check_failed",
                    "identity_mismatch", "signature_invalid", "no_proposal_chosen", "ts_unacceptable",
-                   "no_virtual_ip", "authentication_failed", "peer_unreachable")
+                   "no_virtual_ip", "authentication_failed", "no_private_key", "peer_unreachable")
 
 
 def rejection_reasons(lines: list[str]) -> list[str]:
-    """All reasons stated by ``lines``, most specific first (deduplicated)."""
-    found = {r for r in (classify_log_line(line) for line in lines) if r}
-    return [r for r in _SPECIFIC_FIRST if r in found]
+    """All reasons stated by ``lines`` (with the per-IKE_SA context of :class:`RejectionScanner`),
+    most specific first (deduplicated)."""
+    found = {r.reason for r in RejectionScanner().feed(lines)}
+    return [r for r in _SPECIFIC_FIRST if r in found] + sorted(found - set(_SPECIFIC_FIRST))
+
+
+# -- per-IKE_SA context ---------------------------------------------------------------------------
+#: ``<name|7>`` or ``<7>``: the IKE_SA unique id charon prefixes its lines with (``ike_name = yes``).
+_SA_TAG = re.compile(r"<(?:[^<>|]*\|)?(\d+)>")
+#: The start of an exchange of one IKE_SA as responder / initiator (context is tracked from there on).
+_SA_START = re.compile(r"(\S+) is initiating an IKE_SA|initiating IKE_SA \S+ to (\S+)|looking for peer configs matching")
+_CERT_RECEIVED = re.compile(r"received end entity cert")
+#: charon found a certificate for the peer's identity (IDi/IDr) and builds its chain (cfg log level 2).
+_CERT_USED = re.compile(r'\busing certificate "')
+_NO_PUBKEY = re.compile(r"no trusted (?:\w+ )?public key found for")
+_CHECKING_STATUS = re.compile(r"checking certificate status of")
+_OCSP_FETCH = re.compile(r"requesting ocsp status from '([^']+)'")
+_OCSP_USED = re.compile(r"ocsp response correctly signed|ocsp response is valid")
+_CRL_FETCH = re.compile(r"fetching crl from '([^']+)'")
+_CRL_USED = re.compile(r"crl correctly signed|using cached crl|crl is valid")
+
+
+@dataclass
+class _SaContext:
+    addr: str | None = None
+    cert_received: bool = False
+    cert_used: bool = False
+    via: str | None = None
+    fetched_from: str | None = None
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One rejection stated by a charon log: reason, peer, the line, and what charon checked.
+
+    ``via`` (``ocsp``/``crl``) and ``fetched_from`` (the OCSP responder / CRL distribution
+    point URL, when charon fetched it over HTTP) are set for ``certificate_revoked``.
+    """
+
+    reason: str
+    addr: str | None
+    line: str
+    ike_sa: str | None = None
+    via: str | None = None
+    fetched_from: str | None = None
+
+
+class RejectionScanner:
+    """Classifies charon log lines with the context of their IKE_SA (kept across :meth:`feed` calls).
+
+    One line alone cannot tell why charon found "no trusted public key" for a peer;
+    the exchange can (needs the cfg log level >= 2 that :class:`~testbed.segw.charon.Charon`
+    sets, so "using certificate" lines are written):
+
+    * no "received end entity cert" in the IKE_SA -> ``no_certificate`` (the peer sent none);
+    * a certificate was received but charon found none for the identity the peer claims
+      (no "using certificate" line before the failure) -> ``identity_not_in_certificate``
+      (the identity, e.g. another femto's, is not in the certificate it sent);
+    * otherwise the generic ``untrusted_certificate`` (chain failure) stays.
+
+    Lines without an IKE_SA tag, or of an IKE_SA whose start was not seen, are classified
+    line by line (:func:`classify_log_line`).
+    """
+
+    def __init__(self) -> None:
+        self._sas: dict[str, _SaContext] = {}
+        self._addr: str | None = None
+
+    def feed(self, lines: list[str]) -> list[Rejection]:
+        out: list[Rejection] = []
+        seen: set[tuple[str, str | None]] = set()
+        for line in lines:
+            m = _ADDR.search(line)
+            if m:
+                self._addr = m.group(1)
+            tag = _SA_TAG.search(line)
+            sa = tag.group(1) if tag else None
+            ctx = self._context(sa, line)
+            reason = classify_log_line(line)
+            via = fetched = None
+            if reason is None:
+                continue
+            if ctx is not None:
+                if reason == "untrusted_certificate" and _NO_PUBKEY.search(line):
+                    if not ctx.cert_received:
+                        reason = "no_certificate"
+                    elif not ctx.cert_used:
+                        reason = "identity_not_in_certificate"
+                if reason == "certificate_revoked":
+                    via, fetched = ctx.via, ctx.fetched_from
+            if (reason, sa) in seen:
+                continue
+            seen.add((reason, sa))
+            addr = (ctx.addr if ctx is not None and ctx.addr else None) or self._addr
+            out.append(Rejection(reason, addr, line, sa, via, fetched))
+        return out
+
+    def _context(self, sa: str | None, line: str) -> _SaContext | None:
+        """Update and return the context of ``sa`` (None when untracked)."""
+        if sa is None:
+            return None
+        start = _SA_START.search(line)
+        ctx = self._sas.get(sa)
+        if ctx is None:
+            if not start:
+                return None
+            ctx = self._sas[sa] = _SaContext()
+            if len(self._sas) > 4096:  # bounded: forget the oldest IKE_SAs
+                del self._sas[next(iter(self._sas))]
+        if start and (start.group(1) or start.group(2)):
+            ctx.addr = (start.group(1) or start.group(2)).split("[")[0]
+        if _CERT_RECEIVED.search(line):
+            ctx.cert_received = True
+        elif _CERT_USED.search(line):
+            ctx.cert_used = True
+        elif _CHECKING_STATUS.search(line):
+            ctx.via = ctx.fetched_from = None
+        elif (f := _OCSP_FETCH.search(line)) is not None:
+            ctx.via, ctx.fetched_from = "ocsp", f.group(1)
+        elif (f := _CRL_FETCH.search(line)) is not None:
+            ctx.via, ctx.fetched_from = "crl", f.group(1)
+        elif _OCSP_USED.search(line):
+            if ctx.via != "ocsp":
+                ctx.via, ctx.fetched_from = "ocsp", None
+        elif _CRL_USED.search(line) and ctx.via != "crl":
+            ctx.via, ctx.fetched_from = "crl", None
+        return ctx
 
 
 class LogTail:
@@ -147,6 +283,7 @@ class TunnelMonitor:
         self.writer = writer
         self.poll = poll
         self._tail = LogTail(log_path)
+        self._scanner = RejectionScanner()
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._up: set[str] = set()
@@ -200,20 +337,18 @@ class TunnelMonitor:
                                  remote_id=ike.get("remote-id"), remote_addr=ike.get("remote-host"))
 
     def _scan_log(self) -> None:
-        for reason, addr, line in scan_rejections(self._tail.new_lines()):
-            self.writer.emit("segw.auth_failed", severity="warning", reason=reason,
-                             remote_addr=addr, detail=line.strip()[-300:])
+        for r in self._scanner.feed(self._tail.new_lines()):
+            fields: dict[str, Any] = {"reason": r.reason, "remote_addr": r.addr, "detail": r.line.strip()[-300:]}
+            if r.ike_sa is not None:
+                fields["ike_sa"] = r.ike_sa
+            if r.via is not None:
+                fields["via"] = r.via
+            if r.fetched_from is not None:
+                fields["fetched_from"] = r.fetched_from
+            self.writer.emit("segw.auth_failed", severity="warning", **fields)
 
 
 def scan_rejections(lines: list[str]) -> Iterator[tuple[str, str | None, str]]:
-    """(reason, peer address if stated, line) for each line stating a rejection (deduplicated per batch)."""
-    seen: set[str] = set()
-    addr: str | None = None
-    for line in lines:
-        m = _ADDR.search(line)
-        if m:
-            addr = m.group(1)
-        reason = classify_log_line(line)
-        if reason and reason not in seen:
-            seen.add(reason)
-            yield reason, addr, line
+    """(reason, peer address if stated, line) for each line stating a rejection (deduplicated per IKE_SA)."""
+    for r in RejectionScanner().feed(lines):
+        yield r.reason, r.addr, r.line
