@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(mininet bridge-utils iproute2 nftables tcpdump tshark iputils-ping net-tools
   strongswan strongswan-swanctl libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins libusrsctp2
-  openssh-server busybox python3 python3-venv python3-dev iperf3 socat util-linux procps)
+  openssh-server busybox python3 python3-venv python3-dev iperf3 socat util-linux procps eapoltest
+  gcc libc6-dev make bzip2 pkg-config curl)  # gcc..curl: scripts/build_hpm_plugin.sh
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -23,6 +24,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+bash scripts/build_hpm_plugin.sh  # charon's eap-aka-hpm plugin (EAP-AKA answered by the HPM)
 
 PY=/usr/bin/python3
 stamp=.venv/.installed

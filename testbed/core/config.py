@@ -11,12 +11,19 @@ Example (``topologies/home-femto.yaml``)::
       subscribers:
         - {supi: imsi-001010000000001, allowed_cag_ids: [0x00000001], msisdn: "491700000001"}
       femtos:
-        - {name: femto1, gnb_id: 1, authorised_cag_ids: [0x00000001]}
+        - {name: femto1, gnb_id: 1, authorised_cag_ids: [0x00000001],
+           hpm: {imsi: "001010000009001", required: true}}
 
 Subscriber keys (K, OPc) are never written in a topology: when ``k`` is left
 out, :mod:`testbed.core.provision` generates K and OPc per run into the run
 directory (the UE simulators read the same file). Giving ``k`` explicitly is
 meant for published test vectors only.
+
+A femto's ``hpm`` is its hosting-party module (a UICC, TS 33.320 5.1.1) and the operator's
+policy for it: ``required`` means the SeGW must run hosting-party authentication (EAP-AKA
+through the AAA server, TS 33.320 7.2.3) after device authentication. Its K/OPc are
+generated per run like the subscribers' and written both to the store and to the femto's
+card file (:func:`testbed.core.provision.write_hpm_cards`).
 """
 
 from __future__ import annotations
@@ -131,6 +138,20 @@ class SmfSettings(_Strict):
             raise ValueError("expected an IPv4 address") from None
 
 
+class HpmSettings(_Strict):
+    """``core.femtos[].hpm``: a femto's hosting-party module and whether HP authentication is required.
+    ``k``/``op``/``opc``/``amf``/``sqn`` are optional here (keys are generated per run) and
+    validated with the UDR schema (:class:`testbed.core.udr.models.HpmConfig`)."""
+
+    imsi: str = Field(pattern=r"^[0-9]{6,15}$")
+    required: bool = True
+    k: str | None = None
+    op: str | None = None
+    opc: str | None = None
+    amf: str | None = None
+    sqn: int | None = None
+
+
 class CoreSettings(_Strict):
     plmn: PlmnSettings = Field(default_factory=PlmnSettings)
     tacs: list[Annotated[int, Field(ge=0, le=0xFFFFFF)]] = Field(default_factory=lambda: [1], min_length=1)
@@ -152,6 +173,11 @@ class CoreSettings(_Strict):
             raise ValueError("tacs: duplicate TAC")
         return self
 
+    def hpm_policies(self) -> dict[str, HpmSettings]:
+        """Femto name -> its HPM settings, for the femtos that have an ``hpm``."""
+        return {f["name"]: HpmSettings.model_validate(f["hpm"]) for f in self.femtos
+                if isinstance(f, dict) and f.get("hpm") is not None and isinstance(f.get("name"), str)}
+
     @property
     def sn_name(self) -> str:
         """Serving network name (TS 24.501 9.12.1)."""
@@ -167,6 +193,13 @@ def parse_core_settings(data: Any, file: str | None = None, prefix: str = "core"
     if not isinstance(data, dict):
         raise ConfigError(file, prefix, "expected a mapping")
     try:
-        return CoreSettings.model_validate(data)
+        settings = CoreSettings.model_validate(data)
     except ValidationError as e:
         raise config_error(e, file, prefix) from None
+    for i, f in enumerate(settings.femtos):
+        if isinstance(f, dict) and f.get("hpm") is not None:
+            try:
+                HpmSettings.model_validate(f["hpm"])
+            except ValidationError as e:
+                raise config_error(e, file, f"{prefix}.femtos.{i}.hpm") from None
+    return settings

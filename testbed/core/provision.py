@@ -7,6 +7,11 @@ subscriber file), with a fresh random K and OPc (TS 35.206) for every
 subscriber (one per range) that has none. The core's UDR loads that file and
 the UE simulators take their USIM data from it, so both sides agree on keys
 that exist only in this run directory.
+
+Femtos with an ``hpm`` (hosting-party module, TS 33.320 7.2.3) get K and OPc for it the same
+way; :func:`write_hpm_cards` then writes each such femto's card file
+``<run>/<femto>/hpm/card.json`` (0600) with the keys of ``subscribers.yaml``, so the HPM
+process and the AAA server (through the store) agree.
 """
 
 from __future__ import annotations
@@ -34,12 +39,20 @@ def _with_keys(entry: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _femto_entry(settings: CoreSettings, f: dict[str, Any]) -> dict[str, Any]:
+    """A femto of the topology with the core's PLMN by default and keys for its HPM."""
+    out = {"mcc": settings.plmn.mcc, "mnc": settings.plmn.mnc, **f}
+    if isinstance(out.get("hpm"), dict):
+        out["hpm"] = _with_keys(out["hpm"])
+    return out
+
+
 def subscriber_data(settings: CoreSettings, topology_file: str | Path | None = None) -> dict[str, Any]:
     """The subscriber-file data for ``settings``, with generated keys where none are given."""
     data: dict[str, Any] = {
         "subscribers": [_with_keys(s) for s in settings.subscribers],
         "ranges": [_with_keys(r) for r in settings.ranges],
-        "femtos": [{"mcc": settings.plmn.mcc, "mnc": settings.plmn.mnc, **f} for f in settings.femtos],
+        "femtos": [_femto_entry(settings, f) for f in settings.femtos],
     }
     mnc_len = len(settings.plmn.mnc)
     for entry in data["subscribers"] + data["ranges"]:
@@ -60,7 +73,7 @@ def subscriber_data(settings: CoreSettings, topology_file: str | Path | None = N
             if not isinstance(items, list):
                 raise ConfigError(str(path), key, "expected a list")
             if key == "femtos":
-                data[key] += [{"mcc": settings.plmn.mcc, "mnc": settings.plmn.mnc, **f} for f in items]
+                data[key] += [_femto_entry(settings, f) if isinstance(f, dict) else f for f in items]
             else:
                 data[key] += [_with_keys(e) if isinstance(e, dict) else e for e in items]
     return data
@@ -86,3 +99,41 @@ def materialise(settings: CoreSettings, out_dir: str | Path, topology_file: str 
         yaml.safe_dump(data, f, sort_keys=False)
     os.chmod(path, 0o600)
     return path
+
+
+def write_hpm_cards(settings: CoreSettings, run_root: str | Path) -> dict[str, Path]:
+    """Write ``<run_root>/<femto>/hpm/card.json`` (0600) for every femto with an ``hpm``.
+
+    The keys come from ``<run_root>/core/subscribers.yaml`` (written by :func:`materialise`
+    first if missing), the same file the core loads into its store, so card and store agree.
+    An existing card with the same IMSI and keys is kept (its SQN_MS and inserted state are
+    the card's own). Returns femto name -> card path.
+    """
+    from testbed.core.udr import load_subscriber_file
+    from testbed.crypto.milenage import opc as compute_opc
+    from testbed.hpm.card import CARD_FILE, HpmCard, default_realm, load_card, save_card
+
+    root = Path(run_root)
+    sub_path = root / "core" / SUBSCRIBERS_FILE
+    if not sub_path.exists():
+        materialise(settings, root / "core")
+    data = load_subscriber_file(sub_path)
+    cards: dict[str, Path] = {}
+    for f in data.femtos:
+        if f.hpm is None:
+            continue
+        if "/" in f.name or f.name in (".", ".."):
+            raise ConfigError(str(sub_path), "femtos", f"femto name {f.name!r} cannot name a node directory")
+        h = f.hpm
+        opc_hex = h.opc if h.opc is not None else compute_opc(bytes.fromhex(h.k), bytes.fromhex(h.op or "")).hex()
+        card = HpmCard(imsi=h.imsi, k=h.k, opc=opc_hex, sqn=f"{h.sqn:012x}", amf=h.amf,
+                       realm=default_realm(f.mcc, f.mnc), inserted=True)
+        path = root / f.name / "hpm" / CARD_FILE
+        try:
+            old = load_card(path) if path.exists() else None
+        except ConfigError:
+            old = None
+        if old is None or (old.imsi, old.k, old.opc) != (card.imsi, card.k, card.opc):
+            save_card(path, card)
+        cards[f.name] = path
+    return cards

@@ -17,11 +17,21 @@ run their own charon (IKEv2, RFC 7296). Every instance gets
 ESP: kernel ESP (XFRM ``esp4``) where the kernel has it, otherwise strongSwan's
 ``kernel-libipsec`` plugin (userspace ESP on a TUN device, ESP always in UDP 4500,
 RFC 3948). :func:`esp_backend` probes which applies and says why.
+
+Hosting party authentication (TS 33.320 7.2.3; RFC 4739 second IKE_AUTH round with
+EAP-AKA, RFC 4187): a femto charon given ``hpm_socket`` loads ``eap-aka`` (the EAP-AKA
+peer), ``eap-identity`` and ``eap-aka-hpm`` (``testbed/segw/hpm_plugin``, built by
+``scripts/build_hpm_plugin.sh``: the AKA "card" whose RES/CK/IK/AUTS come from the HPM's
+control socket, ``charon.plugins.eap-aka-hpm.socket``). charon 5.9.8 loads plugin files
+only from its compiled-in plugin directory, but its loader first looks a plugin's
+constructor up in the global symbol scope, so the plugin is given to charon with
+``LD_PRELOAD`` (only charon's own exec gets it) and nothing under ``/usr`` is changed.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -33,6 +43,11 @@ from typing import Literal
 
 CHARON_BIN = Path("/usr/lib/ipsec/charon")
 PLUGIN_DIR = Path("/usr/lib/ipsec/plugins")
+#: The HPM-backed EAP-AKA card plugin, as built by ``scripts/build_hpm_plugin.sh`` (repo-local).
+HPM_PLUGIN_NAME = "eap-aka-hpm"
+HPM_PLUGIN_PATH = Path(__file__).resolve().parents[2] / "build" / "strongswan-plugins" / "libstrongswan-eap-aka-hpm.so"
+#: Bound of one HPM exchange in the plugin (the HPM answers a local socket; 2 s is generous).
+HPM_TIMEOUT_MS = 2000
 
 Role = Literal["segw", "femto"]
 Backend = Literal["kernel", "libipsec"]
@@ -50,7 +65,10 @@ BASE_PLUGINS: tuple[str, ...] = (
 )
 #: Needed for EAP-AKA with the HPM (RFC 4739 second round, TS 33.320 7.2.3); loaded only when asked for.
 EAP_PLUGINS_SEGW: tuple[str, ...] = ("eap-radius", "eap-identity")
-EAP_PLUGINS_FEMTO: tuple[str, ...] = ("eap-aka", "eap-identity")
+#: ``fips-prf``: EAP-AKA's PRF (FIPS 186-2 change notice 1, RFC 4187 7); no other plugin provides it.
+EAP_PLUGINS_FEMTO: tuple[str, ...] = ("eap-aka", "eap-identity", "fips-prf")
+#: A femto with an HPM: the EAP-AKA peer plus the card answered by the HPM.
+EAP_PLUGINS_FEMTO_HPM: tuple[str, ...] = (*EAP_PLUGINS_FEMTO, HPM_PLUGIN_NAME)
 
 #: ``ip xfrm state add`` used by the probe (AES-CBC + HMAC-SHA-256: any kernel with ESP has them).
 _PROBE_STATE = [
@@ -59,6 +77,29 @@ _PROBE_STATE = [
 ]
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+
+
+_SECRET_RE = re.compile(r"^[A-Za-z0-9+/=._-]{8,128}$")
+
+
+@dataclass(frozen=True)
+class RadiusServer:
+    """A RADIUS server (RFC 2865, EAP in RADIUS RFC 3579) of the SeGW's ``eap-radius`` plugin.
+
+    The SeGW relays the femto's EAP-AKA round (TS 33.320 7.2.3) to this AAA server.
+    ``secret``: the shared secret (per run; strongswan.conf is then written with mode 0600).
+    """
+
+    address: str
+    secret: str = field(repr=False)
+    auth_port: int = 1812
+    name: str = "aaa"
+
+    def __post_init__(self) -> None:
+        if not _SECRET_RE.match(self.secret):
+            raise ValueError("RADIUS secret must be 8..128 characters of [A-Za-z0-9+/=._-]")
+        if not re.match(r"^[A-Za-z0-9_-]+$", self.name) or not 0 < self.auth_port < 65536:
+            raise ValueError(f"bad RADIUS server name/port: {self.name!r}:{self.auth_port}")
 
 
 def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
@@ -125,6 +166,10 @@ class Charon:
     virtual IPs (needed by kernel-libipsec, harmless with kernel ESP) but has no
     virtual IP itself; a femto installs the virtual IP it is assigned (RFC 7296
     3.15 configuration payload) and the routes to the operator services.
+
+    ``hpm_socket`` (femto only): the HPM's control socket; loads the EAP-AKA peer with the
+    HPM-backed card (``eap-aka-hpm`` from ``hpm_plugin``) and implies ``eap``.
+    ``radius_servers`` (SeGW only): the AAA servers of ``eap-radius``; implies ``eap``.
     """
 
     node_dir: Path
@@ -133,6 +178,9 @@ class Charon:
     eap: bool = False
     log_level: int = 1
     pid: int | None = None
+    hpm_socket: Path | None = None
+    hpm_plugin: Path = HPM_PLUGIN_PATH
+    radius_servers: Sequence[RadiusServer] = ()
     backend: Backend = field(init=False)
     backend_reason: str = field(init=False)
     _detect: Callable[[], tuple[Backend, str]] = field(default=esp_backend, repr=False)
@@ -150,6 +198,21 @@ class Charon:
             raise ValueError(f"ipsec_backend must be auto, kernel or libipsec, not {self.ipsec_backend!r}")
         if len(str(self.vici_socket)) > 100:
             raise ValueError(f"vici socket path too long for AF_UNIX: {self.vici_socket}")
+        if self.hpm_socket is not None:
+            if self.role != "femto":
+                raise ValueError("hpm_socket applies to a femto charon only (the SeGW uses eap-radius)")
+            # absolute: charon's working directory is not the caller's concern (the plugin reaches
+            # paths longer than sun_path itself, through /proc/self/fd)
+            self.hpm_socket = Path(self.hpm_socket).absolute()
+            self.hpm_plugin = Path(self.hpm_plugin).absolute()
+            if any(c in str(self.hpm_plugin) for c in " :\t\n"):
+                raise ValueError(f"plugin path unusable in LD_PRELOAD (space or colon): {self.hpm_plugin}")
+            self.eap = True
+        self.radius_servers = tuple(self.radius_servers)
+        if self.radius_servers:
+            if self.role != "segw":
+                raise ValueError("radius_servers apply to the SeGW charon only")
+            self.eap = True
 
     # -- paths
     @property
@@ -168,12 +231,21 @@ class Charon:
     def plugins(self) -> list[str]:
         """Plugins to load, in order; only those installed."""
         wanted = list(BASE_PLUGINS)
-        if self.eap:
+        if self.hpm_socket is not None:
+            wanted += EAP_PLUGINS_FEMTO_HPM
+        elif self.eap:
             wanted += EAP_PLUGINS_SEGW if self.role == "segw" else EAP_PLUGINS_FEMTO
         kernel = ["kernel-libipsec", "kernel-netlink"] if self.backend == "libipsec" else ["kernel-netlink"]
         wanted += kernel
-        present = available_plugins() if self._plugins_present is None else self._plugins_present
-        missing_required = [p for p in ("vici", "x509", "pubkey", "socket-default", *kernel) if p not in present]
+        present = set(available_plugins() if self._plugins_present is None else self._plugins_present)
+        required = ["vici", "x509", "pubkey", "socket-default", *kernel]
+        if self.hpm_socket is not None:
+            required += ["eap-aka", "eap-identity", "fips-prf"]
+            if not self.hpm_plugin.is_file():
+                raise RuntimeError(f"charon plugin {HPM_PLUGIN_NAME} not built: {self.hpm_plugin} missing "
+                                   "(run scripts/build_hpm_plugin.sh)")
+            present.add(HPM_PLUGIN_NAME)
+        missing_required = [p for p in required if p not in present]
         if missing_required:
             raise RuntimeError(f"strongSwan plugins missing: {missing_required} (install libcharon-extra-plugins)")
         return [p for p in wanted if p in present]
@@ -191,6 +263,13 @@ class Charon:
             plugins["socket-default"] = {"fwmark": "0x42"}
         if self.backend == "libipsec":
             plugins["kernel-libipsec"] = {"allow_peer_ts": True}
+        if self.hpm_socket is not None:
+            plugins[HPM_PLUGIN_NAME] = {"socket": str(self.hpm_socket), "timeout_ms": HPM_TIMEOUT_MS}
+        if self.radius_servers:
+            plugins["eap-radius"] = {"servers": {
+                r.name: {"address": r.address, "secret": r.secret, "auth_port": r.auth_port}
+                for r in self.radius_servers
+            }}
         tree: dict[str, object] = {
             "charon": {
                 "load_modular": False,
@@ -226,12 +305,26 @@ class Charon:
 
     def write_config(self) -> Path:
         self.node_dir.mkdir(parents=True, exist_ok=True)
-        self.conf_path.write_text(self.render())
+        text = self.render()
+        if self.radius_servers:  # holds the RADIUS secret: owner only
+            fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+        else:
+            self.conf_path.write_text(text)
         return self.conf_path
 
     def command(self) -> tuple[list[str], dict[str, str]]:
-        """argv and the environment additions to start charon (run them in the node with a private /run)."""
-        return [str(CHARON_BIN)], {"STRONGSWAN_CONF": str(self.conf_path)}
+        """argv and the environment additions to start charon (run them in the node with a private /run).
+
+        With an HPM, charon is exec'd through ``env LD_PRELOAD=<eap-aka-hpm plugin>`` so that only
+        charon (not the wrappers of :meth:`netns_command`) gets the plugin preloaded.
+        """
+        argv = [str(CHARON_BIN)]
+        if self.hpm_socket is not None:
+            argv = ["/usr/bin/env", f"LD_PRELOAD={self.hpm_plugin}", *argv]
+        return argv, {"STRONGSWAN_CONF": str(self.conf_path)}
 
     def netns_command(self, netns: str) -> tuple[list[str], dict[str, str]]:
         """As :meth:`command`, wrapped for a named network namespace plus a new mount namespace with a tmpfs /run.

@@ -189,7 +189,9 @@ def femto_conn(segw_addr: str, identity: str, *, cert: bytes, root: bytes,
         },
     }
     if eap_identity is not None:
-        conn["local-2"] = {"auth": "eap-aka", "eap_id": eap_identity}
+        # RFC 4739 3.1: the second IKE_AUTH round carries its own IDi; keep the device FQDN
+        # (charon would send the IP address otherwise) and put the HPM's NAI in the EAP identity.
+        conn["local-2"] = {"auth": "eap-aka", "id": identity, "eap_id": eap_identity}
     return conn
 
 

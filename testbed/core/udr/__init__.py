@@ -2,6 +2,7 @@
 
 from .models import (
     FemtoConfig,
+    HpmConfig,
     SnssaiConfig,
     SubscriberConfig,
     SubscriberFile,
@@ -11,11 +12,13 @@ from .models import (
     parse_subscriber_data,
 )
 from .provisioning import handle_provisioning
-from .store import FemtoRecord, Subscriber, SubscriberStore
+from .store import FemtoRecord, HpmRecord, Subscriber, SubscriberStore
 
 __all__ = [
     "FemtoConfig",
     "FemtoRecord",
+    "HpmConfig",
+    "HpmRecord",
     "SnssaiConfig",
     "Subscriber",
     "SubscriberConfig",

@@ -19,7 +19,8 @@ Example::
         k: 000102030405060708090a0b0c0d0e0f
         op: 00112233445566778899aabbccddeeff
     femtos:
-      - {name: femto1, mcc: "001", mnc: "01", gnb_id: 1, authorised_cag_ids: [1]}
+      - {name: femto1, mcc: "001", mnc: "01", gnb_id: 1, authorised_cag_ids: [1],
+         hpm: {imsi: "001010000009001", k: ..., opc: ..., required: true}}
 
 Errors raise :class:`testbed.errors.ConfigError` naming the file, the field path
 (``subscribers.3.k``) and what was expected, like the topology loader.
@@ -42,6 +43,7 @@ __all__ = [
     "CAG_ID_MAX",
     "SQN_MAX",
     "FemtoConfig",
+    "HpmConfig",
     "SnssaiConfig",
     "SubscriberConfig",
     "SubscriberFile",
@@ -57,6 +59,7 @@ CAG_ID_MAX = (1 << 32) - 1  # TS 23.003: a CAG-ID is 32 bits (TS 23.501 5.30.3)
 _HEX32_RE = re.compile(r"^[0-9a-fA-F]{32}\Z")
 _HEX4_RE = re.compile(r"^[0-9a-fA-F]{4}\Z")
 _IMSI_SUPI_RE = re.compile(r"^imsi-([0-9]{6,15})\Z")
+_IMSI_RE = re.compile(r"^[0-9]{6,15}\Z")
 _DIGITS_RE = re.compile(r"^[0-9]{1,15}\Z")
 _DNN_RE = re.compile(
     r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z"
@@ -87,15 +90,20 @@ def _hex_field(value: Any, digits: int, what: str) -> str:
     return value.lower()
 
 
+def _digits_field(value: Any, rx: re.Pattern[str], what: str, where: str) -> str:
+    """A string of decimal digits matching ``rx``; a clear message for YAML numbers."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        hint = " (quote it: YAML reads unquoted digits as a number)" if isinstance(value, int) else ""
+        raise ValueError(f"expected {what} as a string{hint}")
+    if not rx.match(value):
+        raise ValueError(f"expected {what} ({where})")
+    return value
+
+
 def _msisdn_field(value: Any) -> str | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, str):
-        hint = " (quote it: YAML reads unquoted digits as a number)" if isinstance(value, int) else ""
-        raise ValueError(f"expected 1..15 decimal digits as a string{hint}")
-    if not _DIGITS_RE.match(value):
-        raise ValueError("expected 1..15 decimal digits (E.164, TS 23.003 3.3)")
-    return value
+    return _digits_field(value, _DIGITS_RE, "1..15 decimal digits", "E.164, TS 23.003 3.3")
 
 
 def _check_supi(value: Any, mnc_len: int) -> str:
@@ -126,18 +134,13 @@ def _default_snssai() -> list[SnssaiConfig]:
     return [SnssaiConfig(sst=1)]
 
 
-class _AuthSubscription(_Strict):
-    """Fields shared by a single subscriber and a range of subscribers."""
+class _AkaCredentials(_Strict):
+    """AKA credentials of a USIM/UICC (TS 33.102 6.3, MILENAGE TS 35.206): K, OP or OPc, AMF."""
 
     k: str
     opc: str | None = None
     op: str | None = None
     amf: str = "8000"
-    allowed_cag_ids: list[CagId] = Field(default_factory=list)
-    cag_only: bool = False
-    snssai: list[SnssaiConfig] = Field(default_factory=_default_snssai)
-    dnn: list[str] = Field(default_factory=lambda: ["internet"])
-    mnc_len: int = 2
 
     @field_validator("k", mode="before")
     @classmethod
@@ -162,6 +165,20 @@ class _AuthSubscription(_Strict):
             )
         return v
 
+    def _check_op(self) -> None:
+        if (self.op is None) == (self.opc is None):
+            raise _FieldError("opc", "give exactly one of 'op' and 'opc'")
+
+
+class _AuthSubscription(_AkaCredentials):
+    """Fields shared by a single subscriber and a range of subscribers."""
+
+    allowed_cag_ids: list[CagId] = Field(default_factory=list)
+    cag_only: bool = False
+    snssai: list[SnssaiConfig] = Field(default_factory=_default_snssai)
+    dnn: list[str] = Field(default_factory=lambda: ["internet"])
+    mnc_len: int = 2
+
     @field_validator("mnc_len")
     @classmethod
     def _mnc_len(cls, v: int) -> int:
@@ -181,10 +198,6 @@ class _AuthSubscription(_Strict):
     @classmethod
     def _cags(cls, v: list[int]) -> list[int]:
         return sorted(set(v))
-
-    def _check_op(self) -> None:
-        if (self.op is None) == (self.opc is None):
-            raise _FieldError("opc", "give exactly one of 'op' and 'opc'")
 
 
 class SubscriberConfig(_AuthSubscription):
@@ -274,8 +287,33 @@ def femto_key(mcc: str, mnc: str, gnb_id: int, gnb_id_bits: int) -> str:
     return f"{mcc}{mnc}:{gnb_id}/{gnb_id_bits}"
 
 
+class HpmConfig(_AkaCredentials):
+    """The hosting-party module (HPM, a UICC) of a femto (TS 33.320 5.1.1, 7.2.3).
+
+    ``imsi`` identifies the hosting party in EAP-AKA (permanent identity "0<IMSI>@realm",
+    RFC 4187 4.1.1.6); K/OPc/AMF are its AKA credentials, ``sqn`` the last SQN the AAA used
+    (TS 33.102 Annex C); ``required``: the operator requires hosting-party authentication of
+    this femto (TS 33.320 7.2.3: optional, by operator policy).
+    """
+
+    imsi: str
+    sqn: int = Field(default=0, ge=0, le=SQN_MAX)
+    required: bool = True
+
+    @field_validator("imsi", mode="before")
+    @classmethod
+    def _imsi(cls, v: Any) -> str:
+        return _digits_field(v, _IMSI_RE, "an IMSI of 6..15 decimal digits", "TS 23.003 2.2")
+
+    @model_validator(mode="after")
+    def _cross(self) -> HpmConfig:
+        self._check_op()
+        return self
+
+
 class FemtoConfig(_Strict):
-    """An NR femto (CAG cell) and the CAG IDs it may advertise (TS 23.501 5.30.3, TS 33.545)."""
+    """An NR femto (CAG cell) and the CAG IDs it may advertise (TS 23.501 5.30.3, TS 33.545);
+    ``hpm``: its hosting-party module and the hosting-party authentication policy (TS 33.320 7.2.3)."""
 
     name: str = Field(min_length=1, max_length=64)
     mcc: str = Field(pattern=r"^[0-9]{3}$")
@@ -283,6 +321,7 @@ class FemtoConfig(_Strict):
     gnb_id: int = Field(ge=0, le=(1 << 32) - 1)
     gnb_id_bits: int = Field(default=32, ge=22, le=32)
     authorised_cag_ids: list[CagId]
+    hpm: HpmConfig | None = None
 
     @field_validator("authorised_cag_ids")
     @classmethod
@@ -332,10 +371,17 @@ class SubscriberFile(_Strict):
                 if m and len(m.group(1)) == w and lo <= int(m.group(1)) <= hi:
                     raise _FieldError(f"ranges.{i}", f"contains {supi}, also subscribers.{si}")
         keys: dict[str, int] = {}
+        hpms: dict[str, int] = {}
         for i, f in enumerate(self.femtos):
             if f.key in keys:
                 raise _FieldError(f"femtos.{i}", f"duplicate femto {f.key} (also femtos.{keys[f.key]})")
             keys[f.key] = i
+            if f.hpm is not None:
+                if f.hpm.imsi in hpms:
+                    raise _FieldError(
+                        f"femtos.{i}.hpm.imsi", f"duplicate HPM IMSI {f.hpm.imsi} (also femtos.{hpms[f.hpm.imsi]})"
+                    )
+                hpms[f.hpm.imsi] = i
         return self
 
     def subscriber_count(self) -> int:

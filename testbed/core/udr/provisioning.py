@@ -12,6 +12,10 @@ Requests and replies::
     {"op": "get_femto", "mcc": ..., "mnc": ..., "gnb_id": ..., "gnb_id_bits": 32}
         -> {"ok": true, "femto": {mcc, mnc, gnb_id, gnb_id_bits, name, cag_ids}}
     {"op": "count"} -> {"ok": true, "count": N, "version": N}
+    {"op": "get_hpm", "imsi": "001010000009001"}      (a femto's hosting-party module, TS 33.320 7.2.3)
+        -> {"ok": true, "hpm": {imsi, femto, amf, sqn, required}}
+    {"op": "set_hpm_required", "imsi": ..., "required": true}
+        -> {"ok": true, "hpm": {...}, "version": N}
 
 Any bad input gives ``{"ok": false, "error": "..."}``; the handler never raises
 for bad input. Key material (K, OPc) is never returned.
@@ -25,9 +29,9 @@ from typing import Any
 
 from testbed.errors import TestbedError
 
-from .store import FemtoRecord, Subscriber, SubscriberStore
+from .store import FemtoRecord, HpmRecord, Subscriber, SubscriberStore
 
-__all__ = ["OPS", "femto_view", "handle_provisioning", "subscriber_view"]
+__all__ = ["OPS", "femto_view", "handle_provisioning", "hpm_view", "subscriber_view"]
 
 
 class _BadRequest(Exception):
@@ -57,6 +61,11 @@ def femto_view(f: FemtoRecord) -> dict[str, Any]:
         "name": f.name,
         "cag_ids": sorted(f.authorised_cag_ids),
     }
+
+
+def hpm_view(h: HpmRecord) -> dict[str, Any]:
+    """JSON-able view of an HPM record WITHOUT key material."""
+    return {"imsi": h.imsi, "femto": h.femto_name, "amf": h.amf.hex(), "sqn": h.sqn, "required": h.required}
 
 
 def _field(req: dict[str, Any], name: str, typ: type, *, default: Any = ..., what: str = "") -> Any:
@@ -130,6 +139,24 @@ def _count(store: SubscriberStore, req: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "count": store.count(), "version": store.version}
 
 
+def _get_hpm(store: SubscriberStore, req: dict[str, Any]) -> dict[str, Any]:
+    imsi = _field(req, "imsi", str, what="a string of digits")
+    rec = store.get_hpm(imsi)
+    if rec is None:
+        return {"ok": False, "error": f"unknown HPM {imsi!r}"}
+    return {"ok": True, "hpm": hpm_view(rec)}
+
+
+def _set_hpm_required(store: SubscriberStore, req: dict[str, Any]) -> dict[str, Any]:
+    imsi = _field(req, "imsi", str, what="a string of digits")
+    required = _field(req, "required", bool, what="a boolean")
+    try:
+        rec = store.set_hpm_required(imsi, required)
+    except KeyError:
+        return {"ok": False, "error": f"unknown HPM {imsi!r}"}
+    return {"ok": True, "hpm": hpm_view(rec), "version": store.version}
+
+
 #: Operation name -> (handler, allowed request fields).
 OPS: dict[str, tuple[Callable[[SubscriberStore, dict[str, Any]], dict[str, Any]], frozenset[str]]] = {
     "get_subscriber": (_get_subscriber, frozenset({"supi"})),
@@ -140,6 +167,8 @@ OPS: dict[str, tuple[Callable[[SubscriberStore, dict[str, Any]], dict[str, Any]]
     ),
     "get_femto": (_get_femto, frozenset({"mcc", "mnc", "gnb_id", "gnb_id_bits"})),
     "count": (_count, frozenset()),
+    "get_hpm": (_get_hpm, frozenset({"imsi"})),
+    "set_hpm_required": (_set_hpm_required, frozenset({"imsi", "required"})),
 }
 
 

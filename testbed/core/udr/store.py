@@ -10,6 +10,13 @@ SEQ || IND, IND 5 bits): each :meth:`SubscriberStore.next_sqn` increments SEQ by
 one (:class:`testbed.crypto.aka.HeSqnGenerator`) and rotates IND through the 32
 array entries of the USIM, and the new value is written to the database before
 it is returned, so a restarted core never reuses an SQN.
+
+Hosting-party modules (HPM, TS 33.320 7.2.3) have their own table (``hpms``: IMSI, K, OPc,
+AMF, SQN, the femto they belong to and whether the operator requires hosting-party
+authentication). Their SQNs are used by the AAA server, a second process on the same file:
+every HPM read and SQN update goes to the database inside one ``BEGIN IMMEDIATE``
+transaction (no cache), SQLite's busy timeout (:data:`BUSY_TIMEOUT_S`) makes a writer wait
+for the other process's lock, and WAL lets readers go on meanwhile.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import dataclasses
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +38,11 @@ from testbed.errors import ConfigError, CryptoError
 
 from .models import CAG_ID_MAX, SQN_MAX, SubscriberFile, SubscriberRange, femto_key
 
-__all__ = ["IND_BITS", "FemtoRecord", "Subscriber", "SubscriberStore"]
+__all__ = ["BUSY_TIMEOUT_S", "IND_BITS", "FemtoRecord", "HpmRecord", "Subscriber", "SubscriberStore"]
 
 IND_BITS = DEFAULT_IND_BITS  # TS 33.102 Annex C.3.2: 5 bits of IND
 _IND_MASK = (1 << IND_BITS) - 1
+BUSY_TIMEOUT_S = 10.0  # wait this long for another process's write lock (core + AAA share the file)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS subscribers (
@@ -55,6 +63,16 @@ CREATE TABLE IF NOT EXISTS femtos (
     authorised_cag TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hpms (
+    imsi TEXT PRIMARY KEY,
+    femto_key TEXT NOT NULL,
+    femto_name TEXT NOT NULL,
+    k BLOB NOT NULL,
+    opc BLOB NOT NULL,
+    amf BLOB NOT NULL,
+    sqn INTEGER NOT NULL,
+    required INTEGER NOT NULL
+);
 """
 
 _UPSERT = """
@@ -73,6 +91,16 @@ _COLUMNS = ["supi", "k", "opc", "amf", "sqn", "allowed_cag", "cag_only", "snssai
 
 _SELECT = "SELECT supi, k, opc, amf, sqn, allowed_cag, cag_only, snssai, dnn, msisdn FROM subscribers WHERE supi = ?"
 
+_HPM_COLUMNS = ["imsi", "femto_key", "femto_name", "k", "opc", "amf", "sqn", "required"]
+_HPM_SELECT = f"SELECT {', '.join(_HPM_COLUMNS)} FROM hpms"
+_HPM_UPSERT = f"""
+INSERT INTO hpms ({', '.join(_HPM_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(imsi) DO UPDATE SET
+    femto_key = excluded.femto_key, femto_name = excluded.femto_name,
+    k = excluded.k, opc = excluded.opc, amf = excluded.amf,
+    sqn = MAX(hpms.sqn, excluded.sqn), required = excluded.required
+"""
+
 
 @dataclass(frozen=True)
 class Subscriber:
@@ -88,6 +116,35 @@ class Subscriber:
     snssai: tuple[tuple[int, int | None], ...]
     dnn: tuple[str, ...]
     msisdn: str | None
+
+
+@dataclass(frozen=True)
+class HpmRecord:
+    """A femto's hosting-party module (TS 33.320 7.2.3); ``sqn`` is the last SQN the AAA used."""
+
+    imsi: str
+    femto_key: str
+    femto_name: str
+    k: bytes = field(repr=False)
+    opc: bytes = field(repr=False)
+    amf: bytes
+    sqn: int
+    required: bool
+
+
+def _next_sqn_value(last: int) -> int:
+    """The SQN after ``last``: SEQ + 1 and IND on to the next array entry (TS 33.102 Annex C.3.2)."""
+    gen = HeSqnGenerator(seq=last >> IND_BITS, ind_bits=IND_BITS)
+    return gen.next(((last & _IND_MASK) + 1) & _IND_MASK)
+
+
+def _resync_value(last: int, sqn_ms: int) -> int:
+    """SQN_HE after re-synchronisation to ``sqn_ms`` (TS 33.102 6.3.5), keeping the last IND."""
+    if isinstance(sqn_ms, bool) or not isinstance(sqn_ms, int) or not 0 <= sqn_ms <= SQN_MAX:
+        raise CryptoError(f"SQN_MS must be a 48-bit integer, got {sqn_ms!r}")
+    gen = HeSqnGenerator(seq=last >> IND_BITS, ind_bits=IND_BITS)
+    gen.apply_resync(sqn_ms)
+    return (gen.seq << IND_BITS) | (last & _IND_MASK)
 
 
 @dataclass(frozen=True)
@@ -135,23 +192,33 @@ def _check_femto_id(mcc: str, mnc: str, gnb_id: int, gnb_id_bits: int) -> None:
 class SubscriberStore:
     """UDR: subscribers (authentication and subscription data) and femto CAG authorisations.
 
-    ``path`` is an SQLite file (created if missing) or ":memory:". Thread-safe.
+    ``path`` is an SQLite file (created if missing, unless ``create`` is false: a second
+    process such as the AAA server must not create the core's store) or ":memory:". Thread-safe.
     """
 
-    def __init__(self, path: str | Path, *, cache_size: int = 200_000):
+    def __init__(self, path: str | Path, *, cache_size: int = 200_000, create: bool = True):
         self.path = str(path)
         self._lock = threading.Lock()
         self._cache: dict[str, Subscriber] = {}
         self._cache_size = max(1, cache_size)
         self._femtos: dict[str, FemtoRecord] | None = None
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            if create or self.path == ":memory:":
+                self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                           timeout=BUSY_TIMEOUT_S)
+            else:
+                uri = f"file:{Path(self.path).resolve().as_posix()}?mode=rw"
+                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None,
+                                           timeout=BUSY_TIMEOUT_S)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             cols = [r[1] for r in self._db.execute("PRAGMA table_info(subscribers)")]
             if cols != _COLUMNS:
                 raise sqlite3.DatabaseError(f"unexpected subscribers table columns {cols}")
+            cols = [r[1] for r in self._db.execute("PRAGMA table_info(hpms)")]
+            if cols != _HPM_COLUMNS:
+                raise sqlite3.DatabaseError(f"unexpected hpms table columns {cols}")
             row = self._db.execute("SELECT version FROM meta").fetchone()
             if row is None:
                 self._db.execute("INSERT INTO meta (version) VALUES (0)")
@@ -231,6 +298,11 @@ class SubscriberStore:
             for s in file.subscribers
         ]
         femto_rows = [(f.key, f.name, _cag_json(f.authorised_cag_ids)) for f in file.femtos]
+        hpm_rows = [
+            (f.hpm.imsi, f.key, f.name, bytes.fromhex(f.hpm.k), opc_of(f.hpm.k, f.hpm.op, f.hpm.opc),
+             bytes.fromhex(f.hpm.amf), f.hpm.sqn, int(f.hpm.required))
+            for f in file.femtos if f.hpm is not None
+        ]
         n = len(rows)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -249,6 +321,8 @@ class SubscriberStore:
                         "ON CONFLICT(key) DO UPDATE SET name = excluded.name, authorised_cag = excluded.authorised_cag",
                         femto_rows,
                     )
+                if hpm_rows:
+                    self._db.executemany(_HPM_UPSERT, hpm_rows)
                 self._bump_version()
                 self._db.execute("COMMIT")
             except BaseException:
@@ -341,8 +415,7 @@ class SubscriberStore:
         """
         with self._lock:
             sub = self._require(supi)
-            gen = HeSqnGenerator(seq=sub.sqn >> IND_BITS, ind_bits=IND_BITS)
-            sqn = gen.next(((sub.sqn & _IND_MASK) + 1) & _IND_MASK)
+            sqn = _next_sqn_value(sub.sqn)
             self._set_sqn_locked(sub, sqn)
             return sqn
 
@@ -353,13 +426,10 @@ class SubscriberStore:
         last vector is kept, so the next :meth:`next_sqn` is (SEQ_MS + 1) || IND',
         which the USIM accepts (Annex C.2.2).
         """
-        if isinstance(sqn_ms, bool) or not isinstance(sqn_ms, int) or not 0 <= sqn_ms <= SQN_MAX:
-            raise CryptoError(f"SQN_MS must be a 48-bit integer, got {sqn_ms!r}")
+        _resync_value(0, sqn_ms)  # CryptoError for a bad SQN_MS before anything is looked up
         with self._lock:
             sub = self._require(supi)
-            gen = HeSqnGenerator(seq=sub.sqn >> IND_BITS, ind_bits=IND_BITS)
-            gen.apply_resync(sqn_ms)
-            sqn = (gen.seq << IND_BITS) | (sub.sqn & _IND_MASK)
+            sqn = _resync_value(sub.sqn, sqn_ms)
             if sqn != sub.sqn:
                 self._set_sqn_locked(sub, sqn)
 
@@ -460,3 +530,78 @@ class SubscriberStore:
                 raise
             femtos[key] = rec
             return rec
+
+    # -- hosting-party modules (TS 33.320 7.2.3) ------------------------------------------------
+    # No cache: the AAA server (another process) updates HPM SQNs in the same file.
+
+    @staticmethod
+    def _hpm_from_row(row: tuple[Any, ...]) -> HpmRecord:
+        imsi, fkey, fname, k, opc_b, amf, sqn, required = row
+        return HpmRecord(imsi, fkey, fname, bytes(k), bytes(opc_b), bytes(amf), int(sqn), bool(required))
+
+    def get_hpm(self, imsi: str) -> HpmRecord | None:
+        """The HPM with this IMSI (digits), or None."""
+        if not isinstance(imsi, str):
+            return None
+        with self._lock:
+            row = self._db.execute(_HPM_SELECT + " WHERE imsi = ?", (imsi,)).fetchone()
+        return None if row is None else self._hpm_from_row(row)
+
+    def hpms(self) -> list[HpmRecord]:
+        """All HPMs, by IMSI."""
+        with self._lock:
+            return [self._hpm_from_row(r) for r in self._db.execute(_HPM_SELECT + " ORDER BY imsi")]
+
+    def hpm_for_femto(self, name: str) -> HpmRecord | None:
+        """The HPM of the femto called ``name``, or None."""
+        with self._lock:
+            row = self._db.execute(_HPM_SELECT + " WHERE femto_name = ?", (name,)).fetchone()
+        return None if row is None else self._hpm_from_row(row)
+
+    @contextlib.contextmanager
+    def _hpm_write(self, bump_version: bool) -> Iterator[None]:
+        """One IMMEDIATE write transaction (the caller holds the lock); rolled back on any error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            if bump_version:
+                self._bump_version()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            if bump_version:
+                self._version = int(self._db.execute("SELECT version FROM meta").fetchone()[0])
+            raise
+
+    def _update_hpm_sqn(self, imsi: str, new_sqn: Callable[[int], int]) -> int:
+        """Read-modify-write of an HPM's SQN in one IMMEDIATE transaction (safe across processes)."""
+        with self._lock, self._hpm_write(bump_version=False):
+            row = self._db.execute("SELECT sqn FROM hpms WHERE imsi = ?", (imsi,)).fetchone()
+            if row is None:
+                raise KeyError(imsi)
+            sqn = new_sqn(int(row[0]))
+            if sqn != int(row[0]):
+                self._db.execute("UPDATE hpms SET sqn = ? WHERE imsi = ?", (sqn, imsi))
+            return sqn
+
+    def next_hpm_sqn(self, imsi: str) -> int:
+        """The SQN for the next AKA vector of HPM ``imsi``, persisted before it is returned
+        (as :meth:`next_sqn`). KeyError for an unknown IMSI, CryptoError when SQN is exhausted."""
+        return self._update_hpm_sqn(imsi, _next_sqn_value)
+
+    def apply_hpm_resync(self, imsi: str, sqn_ms: int) -> int:
+        """Re-synchronisation of an HPM (TS 33.102 6.3.5, as :meth:`apply_resync`); the new SQN_HE."""
+        _resync_value(0, sqn_ms)
+        return self._update_hpm_sqn(imsi, lambda last: _resync_value(last, sqn_ms))
+
+    def set_hpm_required(self, imsi: str, required: bool) -> HpmRecord:
+        """Change whether hosting-party authentication is required for the HPM's femto."""
+        if not isinstance(required, bool):
+            raise ValueError(f"required must be a boolean, got {required!r}")
+        with self._lock:
+            with self._hpm_write(bump_version=True):
+                cur = self._db.execute("UPDATE hpms SET required = ? WHERE imsi = ?", (int(required), imsi))
+                if cur.rowcount != 1:
+                    raise KeyError(imsi)
+            row = self._db.execute(_HPM_SELECT + " WHERE imsi = ?", (imsi,)).fetchone()
+        return self._hpm_from_row(row)

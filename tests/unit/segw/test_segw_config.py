@@ -168,8 +168,10 @@ def test_femto_conn() -> None:
     assert c["children"]["femto"]["local_ts"] == ["dynamic"]
     assert c["children"]["femto"]["remote_ts"] == ["10.45.0.10/32"]
     assert "local-2" not in c
-    assert profiles.femto_conn("192.0.2.1", "x", cert=b"", root=b"", remote_ts=[],
-                               eap_identity="0001010000000001@nai")["local-2"]["auth"] == "eap-aka"
+    second = profiles.femto_conn("192.0.2.1", "x.femto", cert=b"", root=b"", remote_ts=[],
+                                 eap_identity="0001010000000001@nai")["local-2"]
+    # RFC 4739: the second round names the device again (not its IP address); EAP identity = HPM NAI
+    assert second == {"auth": "eap-aka", "id": "x.femto", "eap_id": "0001010000000001@nai"}
 
 
 def test_nft_ruleset_blocks_pool_to_pool() -> None:
