@@ -13,6 +13,7 @@ Example (YAML or JSON)::
     position: [0, 0, 0]
     amf_address: 10.10.0.2
     n3_address: 192.168.1.2
+    backhaul_control: femto1/backhaul.sock   # optional: N2/N3 only through the SeGW tunnel
     radio_enabled_at_start: false
     knobs: {broadcast_extra_cag_ids: [0xBAD]}
 
@@ -115,6 +116,13 @@ class FemtoConfig(_Strict):
     codec_cache: bool = True
     #: control socket (Unix) and default event directory; None: no control socket.
     control_socket: str | None = None
+    #: the backhaul agent's control socket (:mod:`testbed.segw.agent`). Set: N2 and N3 run only inside
+    #: the IPsec tunnel (TS 33.320 7.4): the femto waits for the tunnel, binds N3 and the SCTP association
+    #: to the tunnel's inner address (virtual IP) instead of ``n3_address``, and its radio stays off
+    #: while the tunnel is down. None: backhaul in the clear (femto-lab).
+    backhaul_control: str | None = None
+    #: how often the backhaul agent's status is polled (the agent also pushes changes).
+    backhaul_poll_s: Annotated[float, Field(gt=0, le=10)] = 0.1
     knobs: Knobs = Field(default_factory=Knobs)
 
     @field_validator("mcc")

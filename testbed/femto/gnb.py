@@ -5,9 +5,15 @@
 
 **Radio off until allowed.** The cell radiates (answers heartbeats, broadcasts MIB/SIB1) only when
 its control plane allows it (``radio_enabled_at_start`` or the control command ``radio_on``; later
-the backhaul/Femto MS logic, TS 33.545 location verification) *and* NG Setup succeeded: a femto
+the Femto MS logic, TS 33.545 location verification) *and* NG Setup succeeded: a femto
 whose NG Setup was refused (e.g. for a CAG ID it is not authorised for) stays silent. The
 ``skip_checks`` knob drops the second condition.
+
+**Backhaul gate** (``backhaul_control`` set, TS 33.320 7.4: N2/N3 only inside the IPsec tunnel):
+N2 is not even attempted until :meth:`FemtoGnb.backhaul_up` gives the tunnel's inner address (the
+virtual IP, which becomes the N3 address announced to the AMF); :meth:`FemtoGnb.backhaul_down` drops
+the association at once (every UE released locally, no reconnect) and switches the radio off. The
+``skip_checks`` knob ignores this gate as well (a compromised femto radiating without backhaul).
 
 Every entry point returns a list of external outputs (:class:`SendAir`, :class:`SendNgap`,
 :class:`SendN3`, :class:`ConnectN2`, :class:`Event`) and never raises on bad input.
@@ -63,6 +69,11 @@ class FemtoGnb:
         self.ngap = NgapClient(config, self.user_plane, clock=clock)
         self.radio_allowed = config.radio_enabled_at_start
         self.counters: Counter[str] = Counter()
+        #: backhaul gate: without ``backhaul_control`` the backhaul is always usable (in the clear).
+        self.backhaul_gated = config.backhaul_control is not None
+        self.backhaul_ok = not self.backhaul_gated
+        self.backhaul: dict[str, Any] = ({"state": "down", "vip": None, "reason": "waiting for the tunnel"}
+                                         if self.backhaul_gated else {"state": "clear", "vip": None, "reason": ""})
 
     # ------------------------------------------------------------------ plumbing
 
@@ -110,15 +121,20 @@ class FemtoGnb:
 
     def _radio_gate(self) -> list:
         """Radiate iff allowed and NG is up (or ``skip_checks``)."""
-        ng_ok = self.ngap.state == UP or self.config.knobs.skip_checks
-        want = self.radio_allowed and ng_ok
+        skip = self.config.knobs.skip_checks
+        ng_ok = self.ngap.state == UP or skip
+        bh_ok = self.backhaul_ok or skip
+        want = self.radio_allowed and ng_ok and bh_ok
         if want == self.cell.radiating:
             return []
         items = self.cell.set_radiating(want)
         if want:
-            reason = "allowed and NG up" if self.ngap.state == UP else "allowed (skip_checks: NG not up)"
+            reason = ("allowed and NG up" if self.ngap.state == UP and self.backhaul_ok
+                      else "allowed (skip_checks: NG or backhaul not up)")
         elif not self.radio_allowed:
             reason = "not allowed"
+        elif not bh_ok:
+            reason = f"backhaul down: {self.backhaul.get('reason') or 'no tunnel'}"
         else:
             reason = f"N2 {self.ngap.state}"
         items.append(Event("femto.radio_on" if want else "femto.radio_off", "info" if want else "notice",
@@ -128,8 +144,40 @@ class FemtoGnb:
     # ------------------------------------------------------------------ entry points
 
     def start(self) -> list:
-        """Start: connect N2 (the radio follows once allowed and NG Setup succeeded)."""
+        """Start: connect N2 (the radio follows once allowed and NG Setup succeeded).
+
+        With a backhaul gate, N2 waits for :meth:`backhaul_up`.
+        """
+        if self.backhaul_gated:
+            def wait() -> list:
+                self.ngap.suspended = True
+                return [Event("femto.backhaul_wait", "info", {"backhaul_control": self.config.backhaul_control}),
+                        *self._radio_gate()]
+            return self._guard("start", wait)
         return self._guard("start", lambda: [*self.ngap.start(), *self._radio_gate()])
+
+    def backhaul_up(self, vip: str) -> list:
+        """The IPsec tunnel is up with inner address ``vip``: N3 and N2 use it; connect N2 (NG Setup follows)."""
+        def go() -> list:
+            self.backhaul_ok = True
+            self.backhaul = {"state": "up", "vip": vip, "reason": ""}
+            self.user_plane.n3_address = vip
+            self.counters["backhaul_up"] += 1
+            out: list = [Event("femto.backhaul_up", "info", {"vip": vip})]
+            if self.ngap.suspended:
+                out += self.ngap.resume()
+            return out
+        return self._guard("backhaul_up", go)
+
+    def backhaul_down(self, reason: str) -> list:
+        """The tunnel is gone (or going): drop N2 now, release UEs locally, radio off (TS 33.320 7.4)."""
+        def go() -> list:
+            self.backhaul_ok = False
+            self.backhaul = {"state": "down", "vip": None, "reason": reason}
+            self.counters["backhaul_down"] += 1
+            # (the radio gate runs once the releases are routed: UEs get their RRC release first)
+            return [*self.ngap.suspend(reason), Event("femto.backhaul_down", "warning", {"reason": reason})]
+        return self._guard("backhaul_down", go)
 
     def air_received(self, data: bytes, addr: tuple[str, int]) -> list:
         """A datagram on the air port (UDP 4997) from a UE at ``addr``."""
@@ -180,7 +228,7 @@ class FemtoGnb:
     def status(self) -> dict[str, Any]:
         c = self.config
         return {"name": c.name, "radio": {"allowed": self.radio_allowed, "on": self.cell.radiating},
-                "n2": self.ngap.describe(),
+                "n2": self.ngap.describe(), "backhaul": dict(self.backhaul),
                 "cell": {"plmn": str(c.plmn), "tac": c.tac, "nci": f"{c.nci:09x}", "gnb_id": c.gnb_id,
                          "cag_ids": list(c.broadcast_cag_ids), "cag_only": c.cag_only_marking,
                          "sti": f"{self.cell.sti:016x}"},

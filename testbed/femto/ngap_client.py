@@ -59,6 +59,7 @@ from .config import FemtoConfig
 from .fastpath import NgapFastPath
 from .nasinfo import nas_summary
 from .outputs import (
+    CloseN2,
     ConnectN2,
     DownlinkNas,
     Event,
@@ -147,6 +148,8 @@ class NgapClient:
         self._last_malformed_event = -1e9
         self._uli = config.user_location
         self.codec = NgapFastPath(enabled=config.codec_cache)
+        #: the backhaul (IPsec tunnel) is down: no association, no reconnect until :meth:`resume`.
+        self.suspended = False
 
     # ------------------------------------------------------------------ helpers
 
@@ -209,12 +212,36 @@ class NgapClient:
         self._deadline = self.clock() + c.ng_setup_timeout_s
         self.counters["ng_setup_sent"] += 1
 
+    def suspend(self, reason: str) -> list:
+        """The backhaul tunnel is gone (TS 33.320 7.4: N2 only inside it): drop the association at once,
+        release every UE locally and do not reconnect until :meth:`resume`."""
+        out: list = [CloseN2()]
+        was = self.state
+        self.suspended = True
+        self._release_all_local(out)
+        self.state = DOWN
+        self._deadline = None
+        self._attempt = 0
+        self.counters["suspended"] += 1
+        self._event(out, "femto.n2_down", "warning", reason=f"backhaul down: {reason}", previous_state=was,
+                    reconnect_in_s=None)
+        return out
+
+    def resume(self) -> list:
+        """The backhaul is up again: connect (NG Setup follows)."""
+        self.suspended = False
+        self._attempt = 0
+        return self.start()
+
     def association_down(self, reason: str = "closed") -> list:
         """The association is gone (AMF restart, network): release every UE locally, reconnect later."""
         out: list = []
         was = self.state
         self._release_all_local(out)
         self.state = DOWN
+        if self.suspended:  # dropped on purpose (backhaul down): already reported by suspend()
+            self._deadline = None
+            return out
         self._schedule_reconnect()
         self._event(out, "femto.n2_down", "warning", reason=reason, previous_state=was,
                     reconnect_in_s=round(self._deadline - self.clock(), 3) if self._deadline else None)
@@ -223,6 +250,9 @@ class NgapClient:
     def connect_failed(self, error: str = "") -> list:
         out: list = []
         self.state = DOWN
+        if self.suspended:
+            self._deadline = None
+            return out
         self._schedule_reconnect()
         self.counters["connect_failures"] += 1
         if self._attempt <= 1 or self._attempt % 10 == 0:
@@ -237,7 +267,7 @@ class NgapClient:
 
     def tick(self) -> list:
         out: list = []
-        if self._deadline is None or self.clock() < self._deadline:
+        if self.suspended or self._deadline is None or self.clock() < self._deadline:
             return out
         self._deadline = None
         if self.state == DOWN:
@@ -477,7 +507,7 @@ class NgapClient:
             ng.sessions[psi] = {"dl_teid": t.dl_teid, "ul_teid": tr.ul_tunnel.teid, "upf": tr.ul_tunnel.address,
                                 "qfis": list(qfis), "type": tr.pdu_session_type}
             setup.append(ngap.PduSessionSetupResult(psi, ngap.PduSessionResourceSetupResponseTransfer(
-                ngap.GtpTunnel(self.config.n3_address, t.dl_teid), qfis, result)))
+                ngap.GtpTunnel(self.up.n3_address, t.dl_teid), qfis, result)))
             self.counters["pdu_session_setup"] += 1
             if item.nas_pdu is not None:
                 nas_pdus.append(item.nas_pdu)
@@ -719,7 +749,7 @@ class NgapClient:
 
     def describe(self) -> dict[str, Any]:
         return {"state": self.state, "amf": self.amf_name, "refusal": self.refusal, "ues": len(self.ues),
-                "reconnect_attempt": self._attempt}
+                "reconnect_attempt": self._attempt, "suspended": self.suspended}
 
 
 _NOT_PERFORMED = ngap.SecurityResult("not-performed", "not-performed")

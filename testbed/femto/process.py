@@ -5,6 +5,12 @@
   NGAP PPID 60, stream 0 non-UE-associated, stream 1 UE-associated, TS 38.412 7); when it drops
   the femto reconnects with backoff and repeats NG Setup (the AMF restarted).
 - N3: UDP ``<n3_address>:2152`` (GTP-U).
+- Backhaul gate (``backhaul_control`` set, TS 33.320 7.4): the backhaul agent's ``status`` is polled
+  every ``backhaul_poll_s`` (and the agent pushes ``{"op": "backhaul", "state": ..., "vip": ...}`` to
+  the control socket on every change). Up: N3 is bound to the tunnel's inner address (the virtual
+  IP), the SCTP association to the AMF is bound to it too, N2 connects (a usrsctp stack is restarted
+  first so it learns the new address). Down: N2 is dropped at once, N3 closed, the radio switched
+  off (:meth:`FemtoGnb.backhaul_down`); nothing is attempted outside the tunnel.
 - Timers: :meth:`FemtoGnb.tick` every ``tick_s`` (UE link timeouts, SIB1 period, NG Setup and
   reconnect deadlines).
 - Events: JSON lines through :class:`testbed.runtime.events.EventWriter` (``$NRFEMTO_EVENTS``),
@@ -21,6 +27,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -75,8 +82,16 @@ class FemtoProcess:
         self._tasks: set[asyncio.Task] = set()
         self._stopped = asyncio.Event()
         self._connecting = False
+        self._n2_task: asyncio.Future | None = None
+        self._n2_local: str | None = None  # local address of the SCTP association (the tunnel's inner address)
         self.air_address: tuple[str, int] | None = None
         self.n3_address: tuple[str, int] | None = None
+        self.backhaul_state = "down"  # as applied: "down" or "up"
+        self.backhaul_vip: str | None = None
+        self.backhaul_changes: list[tuple[float, str, str]] = []  # (monotonic, state, vip or reason)
+        self._bh_lock: asyncio.Lock | None = None
+        self._bh_bind_error: str | None = None
+        self._ups = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -85,21 +100,27 @@ class FemtoProcess:
         c = self.config
         self._air, _ = await loop.create_datagram_endpoint(lambda: _Udp(self._on_air),
                                                            local_addr=(c.air_address, c.air_port))
-        self._n3, _ = await loop.create_datagram_endpoint(lambda: _Udp(self._on_n3),
-                                                          local_addr=(c.n3_address, c.n3_port))
         self.air_address = self._air.get_extra_info("sockname")[:2]
-        self.n3_address = self._n3.get_extra_info("sockname")[:2]
+        self._bh_lock = asyncio.Lock()
+        if c.backhaul_control is None:  # backhaul in the clear: N3 on the configured address
+            self._n3, _ = await loop.create_datagram_endpoint(lambda: _Udp(self._on_n3),
+                                                              local_addr=(c.n3_address, c.n3_port))
+            self.n3_address = self._n3.get_extra_info("sockname")[:2]
         if self.control_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.control_path.unlink()
             self.control_path.parent.mkdir(parents=True, exist_ok=True)
             self._control = await asyncio.start_unix_server(self._control_client, path=str(self.control_path))
             os.chmod(self.control_path, 0o600)
+        n3 = f"{self.n3_address[0]}:{self.n3_address[1]}" if self.n3_address else "tunnel inner address (pending)"
         self.events.emit("femto.started", "info", name=c.name, air=f"{self.air_address[0]}:{self.air_address[1]}",
-                         n3=f"{self.n3_address[0]}:{self.n3_address[1]}", amf=f"{c.amf_address}:{c.amf_port}",
-                         radio_enabled_at_start=c.radio_enabled_at_start, knobs=c.knobs.active())
+                         n3=n3, amf=f"{c.amf_address}:{c.amf_port}",
+                         radio_enabled_at_start=c.radio_enabled_at_start, knobs=c.knobs.active(),
+                         backhaul_control=c.backhaul_control)
         self._spawn(self._ticker())
         self.execute(self.femto.start())
+        if c.backhaul_control is not None:
+            self._spawn(self._backhaul_watch())
 
     def stop(self) -> None:
         self._stopped.set()
@@ -153,9 +174,11 @@ class FemtoProcess:
                 if o.severity in ("warning", "error", "critical"):
                     log.info("%s %s", o.type, {k: v for k, v in o.fields.items() if k not in ("hex", "decoded")})
             elif isinstance(o, ConnectN2):
-                if not self._connecting:
+                if not self._connecting and (self._n2_task is None or self._n2_task.done()):
                     self._connecting = True
-                    self._spawn(self._n2())
+                    self._n2_task = asyncio.ensure_future(self._n2())
+                    self._tasks.add(self._n2_task)
+                    self._n2_task.add_done_callback(self._tasks.discard)
             elif isinstance(o, CloseN2):
                 if self._assoc is not None:
                     self._assoc.close()
@@ -179,9 +202,10 @@ class FemtoProcess:
 
         c = self.config
         connect = self._connect or sctp.connect
+        kwargs: dict[str, Any] = {"local": self._n2_local} if self._n2_local else {}
         try:
             try:
-                assoc = await connect(c.amf_address, c.amf_port, mode=c.sctp_mode, streams=2)
+                assoc = await connect(c.amf_address, c.amf_port, mode=c.sctp_mode, streams=2, **kwargs)
             except (OSError, sctp.SctpError) as e:
                 log.info("N2: cannot connect to %s:%d: %s", c.amf_address, c.amf_port, e)
                 self._connecting = False
@@ -225,6 +249,90 @@ class FemtoProcess:
                 log.info("N2: send failed: %s", e)
                 return
 
+    # ------------------------------------------------------------------ backhaul gate
+
+    async def _backhaul_watch(self) -> None:
+        """Poll the backhaul agent (the source of truth); an agent that does not answer means no tunnel."""
+        from testbed.runtime.control import control_request
+
+        path = self.config.backhaul_control
+        assert path is not None
+        while True:
+            try:
+                st = await asyncio.to_thread(control_request, path, {"op": "status"}, 1.0)
+            except (OSError, ValueError) as e:
+                st = {"state": "unreachable", "reason": f"backhaul agent unreachable ({type(e).__name__})"}
+            if st.get("state") == "up" and isinstance(st.get("vip"), str):
+                await self.backhaul_up(st["vip"])
+            else:
+                self.backhaul_down(str(st.get("reason") or st.get("state") or "down"))
+            await asyncio.sleep(self.config.backhaul_poll_s)
+
+    async def backhaul_up(self, vip: str) -> None:
+        """The tunnel is up: bind N3 to its inner address, bind N2 to it and connect."""
+        assert self._bh_lock is not None
+        async with self._bh_lock:
+            if self.backhaul_state == "up" and self.backhaul_vip == vip:
+                return
+            if self.backhaul_state == "up":
+                self.backhaul_down("virtual IP changed")
+            loop = asyncio.get_running_loop()
+            try:
+                n3, _ = await loop.create_datagram_endpoint(lambda: _Udp(self._on_n3),
+                                                            local_addr=(vip, self.config.n3_port))
+            except OSError as e:  # the address is not installed yet: try again at the next poll
+                if self._bh_bind_error != str(e):
+                    self._bh_bind_error = str(e)
+                    log.info("backhaul up but N3 cannot bind %s: %s", vip, e)
+                return
+            self._bh_bind_error = None
+            if self._ups and not self._connect:
+                # a usrsctp stack learns local addresses only when it starts (testbed.protocols.sctp)
+                from testbed.protocols.sctp import shutdown_usrsctp
+
+                await asyncio.to_thread(shutdown_usrsctp)
+            self._ups += 1
+            self._n3 = n3
+            self.n3_address = n3.get_extra_info("sockname")[:2]
+            self._n2_local = vip
+            self.backhaul_state, self.backhaul_vip = "up", vip
+            self.backhaul_changes.append((time.monotonic(), "up", vip))
+            log.info("backhaul up: N2/N3 on %s", vip)
+            self.execute(self.femto.backhaul_up(vip))
+
+    def backhaul_down(self, reason: str) -> None:
+        """The tunnel is down (or about to go): N2 dropped, N3 closed, radio off — synchronously."""
+        if self.backhaul_state == "down":
+            return
+        self.backhaul_state, self.backhaul_vip = "down", None
+        self.backhaul_changes.append((time.monotonic(), "down", reason))
+        log.info("backhaul down (%s): radio off, N2 dropped", reason)
+        self.execute(self.femto.backhaul_down(reason))
+        task, self._n2_task = self._n2_task, None
+        if task is not None and not task.done():
+            task.cancel()  # its cleanup closes the association; no n2_down: the femto suspended N2 already
+        if self._assoc is not None:
+            with contextlib.suppress(Exception):
+                self._assoc.close()
+        self._connecting = False
+        if self._n3 is not None:
+            self._n3.close()
+            self._n3 = None
+        self.n3_address = None
+        self._n2_local = None
+
+    def _backhaul_push(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{"op": "backhaul", "state": "up"|"down", "vip"?, "reason"?}`` from the backhaul agent."""
+        state = request.get("state")
+        if state == "down":
+            self.backhaul_down(str(request.get("reason") or "down")[:200])
+        elif state == "up" and isinstance(request.get("vip"), str):
+            self._spawn(self.backhaul_up(request["vip"]))
+        else:
+            return {"ok": False, "error": '"state" must be "down" or "up" (with "vip")'}
+        return {"ok": True, "radio": {"allowed": self.femto.radio_allowed, "on": self.femto.cell.radiating},
+                "backhaul": self.backhaul_state}
+
     # ------------------------------------------------------------------ control
 
     async def _control_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -234,6 +342,10 @@ class FemtoProcess:
 
     def control(self, request: Any) -> dict[str, Any]:
         """Answer one control request (also used in-process by tests)."""
+        if isinstance(request, dict) and request.get("op") == "backhaul":
+            if self.config.backhaul_control is None:
+                return {"ok": False, "error": "this femto has no backhaul gate (backhaul in the clear)"}
+            return self._backhaul_push(request)
         reply, outs = self.femto.control(request)
         self.execute(outs)
         if isinstance(request, dict) and request.get("op") == "status":

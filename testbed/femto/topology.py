@@ -3,8 +3,11 @@
 For femto node ``femto1`` of a :class:`~testbed.topology.plan.NetworkPlan`:
 
 - ``air_address``: its address on its ``air`` segment; ``position`` from the node;
-- ``n3_address``: its address on its first non-air segment (the backhaul; later the IPsec inner
-  address given by the SeGW);
+- ``n3_address``: its address on its first non-air segment (the backhaul in the clear);
+- ``backhaul_control``: when the femto reaches the operator network only through a SeGW
+  (:func:`testbed.segw.topology.tunnelled_femtos`), its backhaul agent's control socket
+  ``<node>/backhaul.sock``: N2 and N3 then run inside the IPsec tunnel, on the inner address the
+  SeGW assigns at run time (which replaces ``n3_address``), and the radio waits for the tunnel;
 - ``amf_address`` / ``amf_port`` / ``sctp_mode``: the ``core`` node's address and the core's AMF settings;
 - PLMN, TAC (the first of the core's TACs), S-NSSAIs from the ``core:`` section;
 - ``gnb_id``, ``gnb_id_bits`` and ``cag_ids`` from the ``core.femtos`` entry named like the node
@@ -58,6 +61,10 @@ def femto_config_for(plan: NetworkPlan, node: str, **overrides: Any) -> FemtoCon
         "amf_address": plan.address(core_nodes[0]), "amf_port": core.amf.ngap_port, "sctp_mode": core.amf.sctp_mode,
         "position": [round(c) for c in (np_.position or (0, 0, 0))],
     }
+    from testbed.segw.topology import tunnelled_femtos
+
+    if node in tunnelled_femtos(plan):
+        data["backhaul_control"] = f"{node}/backhaul.sock"
     if entry is not None:
         data.update(gnb_id=entry["gnb_id"], gnb_id_bits=entry.get("gnb_id_bits", 32),
                     cag_ids=sorted(set(entry.get("authorised_cag_ids", ()))))

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -53,8 +53,11 @@ class Testbed:
 
     def __init__(self, topology: Topology, run_dir: RunDir | None = None, *, capture: bool = True,
                  progress: ProgressFn | None = None, extra_services: list[ServiceSpec] | None = None,
-                 runs_base: str | Path | None = None):
+                 runs_base: str | Path | None = None, services: bool | Collection[str] = True):
+        """``services``: True starts every service of the topology, False none (network only), a
+        collection of names only those and what they depend on."""
         self.topology = topology
+        self.service_selection = services
         self.plan: NetworkPlan = build_plan(topology)
         self.run_dir = run_dir or RunDir.create(topology.name, runs_base)
         self.ledger = L.Ledger(self.run_dir.path)
@@ -117,6 +120,7 @@ class Testbed:
         try:
             self._check_link_options()
             self._prepare_core()
+            self._prepare_backhaul()
             self._create_nodes()
             self._create_segments()
             self._configure_nodes()
@@ -173,6 +177,24 @@ class Testbed:
                 path = self.run_dir.sub(name)
                 path.mkdir(parents=True, exist_ok=True)
                 (path / "femto.json").write_text(cfg.model_dump_json(indent=2) + "\n")
+
+    def _prepare_backhaul(self) -> None:
+        """With a SeGW: the run's PKI, SeGW and femto device certificates, each femto's TrE (its device
+        key sealed there), the SeGW/backhaul settings files and the routes of the operator nodes to
+        the SeGW's virtual IP pool (:mod:`testbed.segw.provision`). Before any kernel object exists."""
+        from testbed.segw.provision import provision_backhaul
+
+        t0 = time.monotonic()
+        result = provision_backhaul(self.plan, self.run_dir.path)
+        if result is None:
+            return
+        for node, route in result.routes.items():
+            self.plan.nodes[node].routes.append(route)
+        self.timings["backhaul_provision_s"] = round(time.monotonic() - t0, 3)
+        self.progress("backhaul", "pki", "provisioned", str(self.run_dir.sub("pki")))
+        self.progress("backhaul", "ipsec", result.backend, result.backend_reason)
+        for node, identity in result.femtos.items():
+            self.progress("backhaul", node, "provisioned", f"{identity} (device key sealed in its TrE)")
 
     def _create_nodes(self) -> None:
         for name in self.plan.nodes:
@@ -268,6 +290,22 @@ class Testbed:
                 specs.append(ServiceSpec(name=svc_name, node=node_name, command=list(svc.command),
                                          depends_on=list(svc.depends_on), probe=Probe.from_model(svc.ready),
                                          restart=svc.restart, max_restarts=svc.max_restarts, env=dict(svc.env)))
+        sel = self.service_selection
+        if sel is False:
+            specs = []
+        elif sel is not True:
+            by_name = {s.name: s for s in specs}
+            unknown = set(sel) - set(by_name)
+            if unknown:
+                raise TestbedError(f"services {sorted(unknown)} are not in the topology; it has {sorted(by_name)}")
+            wanted: set[str] = set()
+            todo = list(sel)
+            while todo:  # with everything they depend on
+                name = todo.pop()
+                if name not in wanted:
+                    wanted.add(name)
+                    todo.extend(by_name[name].depends_on)
+            specs = [s for s in specs if s.name in wanted]
         return specs + list(self.extra_services)
 
     def expand(self, argv: list[str]) -> list[str]:

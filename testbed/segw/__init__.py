@@ -4,4 +4,7 @@
 :mod:`~testbed.segw.vici_driver` vici client; :mod:`~testbed.segw.profiles` IKEv2 profile and
 connection dicts; :mod:`~testbed.segw.credentials` PKI -> vici; :mod:`~testbed.segw.events`
 tunnel events and rejection reasons; :mod:`~testbed.segw.netns_lab` namespace pair for tests.
+In a topology: :mod:`~testbed.segw.provision` (per-run PKI, TrE, settings, from :mod:`~testbed.segw.topology`),
+:mod:`~testbed.segw.service` (the SeGW service), :mod:`~testbed.segw.agent` (a femto's backhaul agent),
+``python -m testbed.segw {segw,femto}``.
 """

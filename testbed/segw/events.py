@@ -348,6 +348,26 @@ class TunnelMonitor:
             self.writer.emit("segw.auth_failed", severity="warning", **fields)
 
 
+_PEER_MATCH = re.compile(r"looking for peer configs matching \S+\[[^\]]*\]\.\.\.(\d{1,3}(?:\.\d{1,3}){3})\[([^\]]*)\]")
+
+
+def claimed_peer(lines: list[str], remote_addr: str | None = None) -> tuple[str, str] | None:
+    """(address, IKE identity) the peer (at ``remote_addr``, if given) last claimed in ``lines`` (IDi,
+    RFC 7296 3.5). A *claimed* identity: for a rejected peer it was never authenticated."""
+    found = None
+    for line in lines:
+        m = _PEER_MATCH.search(line)
+        if m and (remote_addr is None or m.group(1) == remote_addr) and m.group(2) not in ("%any", ""):
+            found = (m.group(1), m.group(2))
+    return found
+
+
+def claimed_identity(lines: list[str], remote_addr: str | None = None) -> str | None:
+    """The identity part of :func:`claimed_peer`."""
+    peer = claimed_peer(lines, remote_addr)
+    return peer[1] if peer else None
+
+
 def scan_rejections(lines: list[str]) -> Iterator[tuple[str, str | None, str]]:
     """(reason, peer address if stated, line) for each line stating a rejection (deduplicated per IKE_SA)."""
     for r in RejectionScanner().feed(lines):

@@ -88,6 +88,11 @@ class ViciDriver:
         blob = pem.encode() if isinstance(pem, str) else pem
         self._call(self._session.load_key, {"type": type, "data": blob})
 
+    def flush_certs(self, type: CertType | None = None) -> None:
+        """Flush charon's volatile certificate cache (e.g. ``x509crl``: a CRL verified earlier is kept
+        there and found before a newer one loaded through vici)."""
+        self._call(self._session.flush_certs, {"type": type} if type else {})
+
     def load_pool(self, name: str, addrs: str, **attrs: Any) -> None:
         """Load a virtual IP pool (``addrs``: CIDR or range) for configuration payloads (RFC 7296 3.15)."""
         self._call(self._session.load_pool, {name: {"addrs": addrs, **attrs}})

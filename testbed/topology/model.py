@@ -177,12 +177,24 @@ class Service(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
 
 
+class FemtoDevice(_Strict):
+    """A femto's device identity (TS 33.320 4.4.2: FQDN from the vendor OUI and the serial number).
+
+    Its device certificate (generated per run) carries ``<OUI>-<serial>.femto.operator.nrfemto.test``;
+    left out, :func:`testbed.segw.topology.device_of` derives a deterministic default from the node.
+    """
+
+    oui: str = Field(pattern=r"^[0-9A-Fa-f]{2}([:-]?[0-9A-Fa-f]{2}){2}$")
+    serial: str = Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,54}[A-Za-z0-9])?$")
+
+
 class Node(_Strict):
     role: Role = Role.HOST
     links: list[str | Link] = Field(min_length=1)
     position: tuple[float, float, float] | None = None
     services: dict[str, Service] = Field(default_factory=dict)
     routes: list[StaticRoute] = Field(default_factory=list)
+    device: FemtoDevice | None = None  # femto nodes only
     description: str = ""
 
     @field_validator("links")
@@ -245,6 +257,8 @@ class Topology(_Strict):
                 if not any(ipaddress.IPv4Address(route.via) in nets[lk.segment] for lk in node.attachments):
                     raise _FieldError(f"nodes.{node_name}.routes.{i}.via",
                                       f"{route.via} is not on a segment the node is attached to")
+            if node.device is not None and node.role != Role.FEMTO:
+                raise _FieldError(f"nodes.{node_name}.device", "only a node with role femto has a device identity")
             if len(node.attachments) > 99:
                 raise _FieldError(f"nodes.{node_name}.links", "at most 99 links per node")
             for svc_name, svc in node.services.items():

@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_home_femto_reachability_policy(clean_system, runs_dir):
     topo = load_topology(ROOT / "topologies/home-femto.yaml")
-    with Testbed(topo, runs_base=runs_dir) as tb:
+    # the network policy before any tunnel: without the SeGW's charon (the policy probe owns UDP 500)
+    # and without the femto (which would legitimately reach the core through its tunnel)
+    with Testbed(topo, runs_base=runs_dir, services={"ntp-server", "dn-web"}) as tb:
         checks = check_policy(tb)
         failed = [f"{c.name}: expected {c.expect}, got {c.result}" for c in checks if not c.ok]
         assert not failed, "\n".join(failed)
@@ -98,8 +100,8 @@ def test_loss_via_nftables_and_delay_warning(clean_system, runs_dir):
 
 def test_twenty_up_down_cycles_leave_nothing(clean_system, runs_dir):
     topo = load_topology(ROOT / "topologies/home-femto.yaml")
-    for _ in range(20):
-        tb = Testbed(topo, runs_base=runs_dir)
+    for _ in range(20):  # kernel objects and light services; the full stack: tests/integration/backhaul
+        tb = Testbed(topo, runs_base=runs_dir, services={"ntp-server", "dn-web"})
         tb.up()
         tb.down()
         assert not [e for e in tb.ledger.live()], tb.ledger.live()

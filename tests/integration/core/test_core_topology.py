@@ -23,7 +23,8 @@ def _control(path: Path, request: dict) -> dict:
 
 def test_core_registers_enforces_cag_and_forwards_user_plane(clean_system, runs_dir):
     topo = load_topology(ROOT / "topologies/home-femto.yaml")
-    with Testbed(topo, runs_base=runs_dir) as tb:
+    # only the core and the UPF: this test drives its own scripted gNB and UEs
+    with Testbed(topo, runs_base=runs_dir, services={"amf", "upf"}) as tb:
         run = tb.run_dir.path
         state = tb.state()
         assert state["services"]["amf"]["status"] == "ready"

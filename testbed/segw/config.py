@@ -1,0 +1,178 @@
+"""Settings of the SeGW service and of a femto's backhaul agent (JSON files written per run by the engine).
+
+``<run>/<segw node>/segw.json`` (:class:`SegwSettings`) and ``<run>/<femto node>/backhaul.json``
+(:class:`BackhaulSettings`) are derived from the topology by :mod:`testbed.segw.topology`; paths in
+them are relative to the run directory (the services' working directory) unless absolute.
+Errors name the file and the field path (:func:`load_segw_settings`, :func:`load_backhaul_settings`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from testbed.config_files import config_error, read_data_file
+from testbed.errors import ConfigError
+from testbed.segw.profiles import FEMTO_ID_PATTERN, SEGW_FQDN
+
+__all__ = ["BackhaulSettings", "SegwSettings", "load_backhaul_settings", "load_segw_settings"]
+
+Backend = Literal["auto", "kernel", "libipsec"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _ipv4(v: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(v))
+    except ValueError:
+        raise ValueError("expected an IPv4 address") from None
+
+
+class SegwSettings(_Strict):
+    """The SeGW responder (TS 33.320 7.2/7.4): its PKI material, virtual IP pool and operator services."""
+
+    name: str = "segw"
+    #: the run's PKI directory (:class:`testbed.pki.RunPki`) and the SeGW certificate's name in it.
+    pki_dir: str
+    cert_name: str
+    identity: str = SEGW_FQDN
+    femto_id_pattern: str = FEMTO_ID_PATTERN
+    public_address: str
+    operator_address: str
+    #: virtual IPs handed to femtos (RFC 7296 3.15 configuration payload).
+    pool: str = "10.11.0.0/24"
+    #: operator services a femto may reach, name -> address (AMF N2, UPF N3, Femto MS, NTP); each a /32 TS.
+    services: dict[str, str] = Field(min_length=1)
+    ipsec_backend: Backend = "auto"
+    backend_reason: str = ""
+    #: how often the CRL file of the PKI is checked for a new version (reloaded into charon).
+    crl_refresh_s: Annotated[float, Field(gt=0, le=3600)] = 0.5
+    control_socket: str
+    log_level: Annotated[int, Field(ge=-1, le=4)] = 1
+
+    @field_validator("public_address", "operator_address")
+    @classmethod
+    def _addr(cls, v: str) -> str:
+        return _ipv4(v)
+
+    @field_validator("pool")
+    @classmethod
+    def _pool(cls, v: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(v, strict=True)
+        except ValueError as e:
+            raise ValueError(f"expected an IPv4 prefix like 10.11.0.0/24 ({e})") from None
+        if net.prefixlen > 30:
+            raise ValueError("the pool must hold at least two addresses (/30 or larger)")
+        return str(net)
+
+    @field_validator("services")
+    @classmethod
+    def _services(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        out = {k: _ipv4(a) for k, a in v.items()}
+        pool = info.data.get("pool")
+        for name, addr in out.items():
+            if pool and ipaddress.IPv4Address(addr) in ipaddress.IPv4Network(pool):
+                raise ValueError(f"service {name} ({addr}) lies inside the virtual IP pool {pool}")
+        return out
+
+    @property
+    def service_addresses(self) -> list[str]:
+        return sorted(set(self.services.values()), key=ipaddress.IPv4Address)
+
+
+class BackhaulSettings(_Strict):
+    """A femto's IKEv2 initiator (TS 33.320 7.2.2/7.4) and how it gates the femto's radio."""
+
+    name: str = "femto1"
+    #: the femto node's directory in the run (TrE under ``<node_dir>/tre``).
+    node_dir: str
+    #: device identity (FQDN from OUI and serial, TS 33.320 4.4.2) and its certificate file.
+    identity: str
+    cert: str
+    #: trust material (no private keys): operator root, issuing CA, CRLs of the issuing CA and the root.
+    root_cert: str
+    intermediates: tuple[str, ...] = ()
+    crls: tuple[str, ...] = ()
+    segw_address: str
+    segw_identity: str = SEGW_FQDN
+    #: operator services asked for as remote traffic selectors (each a /32).
+    services: dict[str, str] = Field(min_length=1)
+    ipsec_backend: Backend = "auto"
+    backend_reason: str = ""
+    control_socket: str
+    #: the femto's control socket: the agent tells it ``backhaul`` up/down right away (it also polls).
+    femto_control: str | None = None
+    #: re-initiation backoff after a failure or a lost tunnel: min * 2**n, at most max.
+    retry_min_s: Annotated[float, Field(gt=0, le=600)] = 1.0
+    retry_max_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    initiate_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    #: the hosting party module (software UICC) control socket; with ``hpm_required`` its removal
+    #: tears the tunnel down (status polled every ``hpm_poll_s``).
+    hpm_socket: str | None = None
+    hpm_required: bool = False
+    hpm_poll_s: Annotated[float, Field(gt=0, le=10)] = 0.1
+    log_level: Annotated[int, Field(ge=-1, le=4)] = 1
+
+    @field_validator("segw_address")
+    @classmethod
+    def _addr(cls, v: str) -> str:
+        return _ipv4(v)
+
+    @field_validator("services")
+    @classmethod
+    def _services(cls, v: dict[str, str]) -> dict[str, str]:
+        return {k: _ipv4(a) for k, a in v.items()}
+
+    @model_validator(mode="after")
+    def _check(self) -> BackhaulSettings:
+        if self.retry_min_s > self.retry_max_s:
+            raise ValueError("retry_min_s must not exceed retry_max_s")
+        if self.hpm_required and not self.hpm_socket:
+            raise ValueError("hpm_required needs hpm_socket")
+        return self
+
+    @property
+    def service_addresses(self) -> list[str]:
+        return sorted(set(self.services.values()), key=ipaddress.IPv4Address)
+
+
+def _parse(model: type[BaseModel], data: Any, file: str | None) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(file, "", "expected a mapping")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise config_error(e, file, "") from None
+
+
+def parse_segw_settings(data: Any, file: str | None = None) -> SegwSettings:
+    result: SegwSettings = _parse(SegwSettings, data, file)
+    return result
+
+
+def parse_backhaul_settings(data: Any, file: str | None = None) -> BackhaulSettings:
+    result: BackhaulSettings = _parse(BackhaulSettings, data, file)
+    return result
+
+
+def load_segw_settings(path: str | Path) -> SegwSettings:
+    return parse_segw_settings(read_data_file(path), str(path))
+
+
+def load_backhaul_settings(path: str | Path) -> BackhaulSettings:
+    return parse_backhaul_settings(read_data_file(path), str(path))
