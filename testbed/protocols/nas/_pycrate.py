@@ -6,7 +6,7 @@ and how to skip unknown optional IEs. This module uses it for the *message frami
 part of each IE is handed over as raw bytes (or a 4-bit integer for type 1 IEs) and interpreted by
 our own typed IE codecs, which check what pycrate is lenient about.
 
-Two pycrate behaviours are handled here:
+Three pycrate behaviours are handled here:
 
 * pycrate is slow to instantiate a message (~0.8 ms: it clones every IE of the message class), so one
   instance per message class and thread is kept and reset before each use (optional IEs made
@@ -15,6 +15,13 @@ Two pycrate behaviours are handled here:
 * pycrate silently keeps a raw buffer when an inner IE does not decode, and logs about it; we turn
   inner decoding off and silence the pycrate loggers (a NAS decoder that logs attacker-controlled
   input at WARNING level is a log-flooding vector).
+* parsing writes the IEI it read into the IE's ``T`` element. pycrate also matches a type 1 IE
+  (4-bit IEI ``X-``) on a whole octet ``0x0X`` and then stores IEI 0 in that IE: with a reused
+  instance, every later *encoding* of the message type wrote that IE with IEI 0 (seen as a
+  ConfigurationUpdateCommand encoded with octet ``01`` instead of ``D1``, which no decoder reads
+  back: "bitlen overflow: 952, max 400"), so one malformed message poisoned the encoder of its
+  message type for the rest of the process. :meth:`Template.reset` therefore puts every optional
+  IE's IEI back, and :meth:`Template.put_raw` only takes an IE whose IEI is the IE's own.
 
 Every exception raised by pycrate while parsing becomes :class:`testbed.errors.DecodeError`.
 """
@@ -77,12 +84,17 @@ class Template:
         self.optional: dict[str, Any] = {}
         self._lengths = []
         self._type1_tags: dict[str, int] = {}
+        self._iei: dict[str, int] = {}  # optional IE -> its IEI (4 bits for type 1)
+        self._opt_state: list[tuple[Any, Any, int]] = []  # (IE, its T element, IEI) for reset()
         for elt in msg._content:
             if isinstance(elt, IE):
                 elt.DECODE_INNER = False  # instance attribute: we decode the values ourselves
                 self.ies[elt._name] = elt
                 if isinstance(elt, _OPTIONAL_TYPES):
                     self.optional[elt._name] = elt
+                    tag = elt["T"].get_val()
+                    self._iei[elt._name] = tag
+                    self._opt_state.append((elt, elt["T"], tag))
                 if isinstance(elt, Type1TV):
                     self._type1_tags[elt._name] = elt["T"].get_val()
                 if "L" in elt._by_name:
@@ -93,10 +105,13 @@ class Template:
         msg = self.msg
         while len(msg._content) > self.base_len:
             msg.pop()
-        # = msg.reset_opts() and L.set_val(None) for every length, touching only what changed
-        for ie in self.optional.values():
+        # = msg.reset_opts() and L.set_val(None) for every length, touching only what changed, and
+        # every optional IE's IEI as declared (parsing may have stored another one, see above)
+        for ie, tag_elt, tag in self._opt_state:
             if not ie._trans:
                 ie._trans = True
+            if tag_elt._val != tag:
+                tag_elt._val = tag
         for length in self._lengths:
             if length._val is not None:
                 length._val = None  # back to "computed from V"
@@ -109,14 +124,17 @@ class Template:
         try:
             self.msg.from_bytes(buf)
         except Exception as exc:  # pycrate raises CharpyErr, EltErr, PycrateErr, ValueError, ...
+            self.reset()  # no half-parsed state (e.g. a misread IEI) stays in the shared instance
             raise DecodeError(f"{self.msg._name}: malformed message ({exc})") from None
         # pycrate also matches a type 1 IE (4-bit IEI "X-") on a whole octet equal to 0x0X, i.e. an
         # IE with IEI 0x0X: it then reads the IEI nibble as 0. Such an octet is not that IE.
         for name, tag in self._type1_tags.items():
             ie = self.ies[name]
             if not ie.get_trans() and ie["T"].get_val() != tag:
-                raise DecodeError(f"{self.msg._name}: IEI 0x{ie['T'].get_val():x}{ie['V'].get_val():x} "
-                                  f"misread as {name} (IEI {tag:X}-)")
+                msg = (f"{self.msg._name}: IEI 0x{ie['T'].get_val():x}{ie['V'].get_val():x} "
+                       f"misread as {name} (IEI {tag:X}-)")
+                self.reset()
+                raise DecodeError(msg)
 
     def raw(self, name: str) -> int | bytes | bool | None:
         """Value part of IE ``name`` after :meth:`parse`: int for type 1, bytes otherwise, True for
@@ -172,9 +190,13 @@ class Template:
         ie = self.optional.get(raw.name)
         if ie is None:
             return False
+        tag, enc = self._iei[raw.name], bytes(raw.encoded)
+        if not enc or (enc[0] >> 4 if isinstance(ie, Type1TV) else enc[0]) != tag:
+            # parsing it would store the foreign IEI in the shared instance (and encode it)
+            raise ValueError(f"cannot re-encode IE {raw.name}: it does not start with its IEI 0x{tag:X}")
         ie.set_trans(False)
         try:
-            ie.from_bytes(raw.encoded)
+            ie.from_bytes(enc)
         except Exception as exc:
             raise ValueError(f"cannot re-encode IE {raw.name}: {exc}") from None
         return True

@@ -6,9 +6,11 @@ tested without the real 5GMM/5GSM machine. It emits the real output classes of
 :mod:`testbed.ue.nas.outputs` and applies the CAG rules of TS 23.501 5.30.3.3 in ``cell_allowed``.
 
 :class:`ScriptedCell` is a gNB cell: HEARTBEAT -> HEARTBEAT_ACK (minus the distance, like the UERANSIM
-gNB) plus MIB and SIB1 the first time it hears a UE; RRCSetupRequest -> RRCSetup (or RRCReject);
-NAS in RRCSetupComplete / ULInformationTransfer goes to ``nas_responder`` whose answers go back in
-DLInformationTransfer. Everything it receives is kept for assertions.
+gNB) plus MIB and SIB1 the first time it hears a UE and again every ``si_every`` heartbeats (system
+information is broadcast periodically, TS 38.331 5.2.1, as the femto's cell does every
+``sib_period_s``: a UE that missed it, or lost the cell and with it what it knew, acquires it again);
+RRCSetupRequest -> RRCSetup (or RRCReject); NAS in RRCSetupComplete / ULInformationTransfer goes to
+``nas_responder`` whose answers go back in DLInformationTransfer. Everything it receives is kept for assertions.
 """
 
 from __future__ import annotations
@@ -178,6 +180,7 @@ class UeContext:
     setup_completes: list[rrc.RRCSetupComplete] = field(default_factory=list)
     data_up: list[tuple[int, bytes]] = field(default_factory=list)
     acks: list[int] = field(default_factory=list)
+    heartbeats: int = 0
 
 
 class ScriptedCell:
@@ -188,8 +191,9 @@ class ScriptedCell:
                  position: tuple[int, int, int] = (0, 0, 0), reject: int = 0, reject_wait: int | None = 1,
                  answer_setup: bool = True, dbm: int | None = None,
                  nas_responder: Callable[[UeContext, bytes], list[bytes]] | None = None,
-                 pdu_ids: bool = False, sib1: rrc.Sib1 | None = None):
+                 pdu_ids: bool = False, sib1: rrc.Sib1 | None = None, si_every: int | None = 5):
         self.sti = sti
+        self.si_every = si_every
         self.position = position
         self.dbm = dbm
         self.reject = reject
@@ -251,13 +255,11 @@ class ScriptedCell:
             out = []
             if ue is None:
                 ue = self.ues[msg.sti] = UeContext(msg.sti, address)
-                first = True
-            else:
-                first = False
             ue.address = address
             ue.position = (msg.x, msg.y, msg.z)
+            ue.heartbeats += 1
             out.append(rls.HeartbeatAck(self.sti, self.strength(ue)).encode())
-            if first:
+            if ue.heartbeats == 1 or (self.si_every and (ue.heartbeats - 1) % self.si_every == 0):
                 out += [self.pdu(Channel.BCCH_BCH, self.mib), self.pdu(Channel.BCCH_DL_SCH, self.sib1)]
             return out
         if ue is None:

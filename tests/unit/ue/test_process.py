@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import time
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from testbed.errors import ConfigError
 from testbed.runtime.control import control_request
 from testbed.runtime.events import EventWriter, read_events
+from testbed.runtime.tuning import enlarge_receive_buffer
 from testbed.ue.config import load_ue_config, parse_ue_config
 from testbed.ue.process import UeProcess, parse_request, raise_nofile
 
@@ -27,7 +30,7 @@ class CellProtocol(asyncio.DatagramProtocol):
 
     def __init__(self, cell: ScriptedCell) -> None:
         self.cell = cell
-        self.transport: asyncio.DatagramTransport | None = None
+        self.transport: CellSocket | None = None
         self.peers: dict[int, tuple[str, int]] = {}
 
     def connection_made(self, transport) -> None:  # noqa: ANN001
@@ -42,10 +45,86 @@ class CellProtocol(asyncio.DatagramProtocol):
         self.transport.sendto(data, self.peers[ue_sti])  # type: ignore[union-attr]
 
 
-async def start_cell(cell: ScriptedCell) -> tuple[CellProtocol, int]:
-    loop = asyncio.get_running_loop()
-    transport, proto = await loop.create_datagram_endpoint(lambda: CellProtocol(cell), local_addr=("127.0.0.1", 0))
-    return proto, transport.get_extra_info("sockname")[1]
+class CellSocket:
+    """The test cell's UDP socket: drained completely on every wakeup, with a large receive buffer.
+
+    The cell shares the event loop with up to 200 UEs. asyncio's own datagram transport reads one
+    datagram per loop iteration, and the default receive buffer (``net.core.rmem_default``, ~208 KiB)
+    holds only 256 small loopback datagrams (each is charged ~830 bytes): when CPU contention slowed
+    the loop, the kernel dropped uplink RRC/NAS to the cell (``/proc/net/udp`` drops 39-244 per run under
+    three busy loops) and the UEs whose RRCSetupComplete or PDU request was lost waited on NAS timers
+    that the fake NAS does not act on. So read in batches (:data:`_CELL_BATCH` per wakeup, as the UE
+    process reads its sockets) from a buffer of :data:`testbed.runtime.tuning.RECEIVE_BUFFER` (the
+    scale test's responder has 8 MiB too).
+    """
+
+    def __init__(self, sock: socket.socket, protocol: CellProtocol, loop: asyncio.AbstractEventLoop) -> None:
+        self.sock, self.protocol, self.loop = sock, protocol, loop
+        self.inode = os.fstat(sock.fileno()).st_ino
+        self.send_errors = 0
+        loop.add_reader(sock.fileno(), self._readable)
+        protocol.connection_made(self)
+
+    def _readable(self) -> None:
+        for _ in range(_CELL_BATCH):
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            self.protocol.datagram_received(data, addr)
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            self.sock.sendto(data, addr)
+        except OSError:
+            self.send_errors += 1
+
+    def get_extra_info(self, name: str, default=None):  # noqa: ANN001, ANN201
+        return {"sockname": self.sock.getsockname(), "socket": self.sock}.get(name, default)
+
+    def drops(self) -> int:
+        """Datagrams the kernel dropped for this socket (``/proc/net/udp``, matched by inode)."""
+        for line in Path("/proc/self/net/udp").read_text().splitlines()[1:]:
+            f = line.split()
+            if int(f[9]) == self.inode:
+                return int(f[-1])
+        return -1
+
+    def close(self) -> None:
+        if self.sock.fileno() >= 0:
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+
+_CELL_BATCH = 1024
+
+
+async def start_cell(cell: ScriptedCell, protocol: type[CellProtocol] = CellProtocol) -> tuple[CellProtocol, int]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    s.bind(("127.0.0.1", 0))
+    enlarge_receive_buffer(s)
+    proto = protocol(cell)
+    CellSocket(s, proto, asyncio.get_running_loop())
+    return proto, s.getsockname()[1]
+
+
+def stuck_report(proc: UeProcess, proto: CellProtocol, done=lambda slot: True) -> str:  # noqa: ANN001
+    """Why UEs are not where a test waits for them: per stuck UE its NAS/RRC state next to what the
+    cell received from it, and the cell socket's kernel drop counter."""
+    cell = proto.cell
+    lines = [f"cell socket drops={proto.transport.drops()} send_errors={proto.transport.send_errors} "  # type: ignore[union-attr]
+             f"stats={proc.stats()}"]
+    stuck = [s for s in proc.slots if not done(s)]
+    for s in stuck[:20]:
+        ue, ctx = s.ue, cell.ues.get(s.ue.sti)
+        seen = None if ctx is None else {"setup_requests": len(ctx.setup_requests),
+                                         "setup_completes": len(ctx.setup_completes), "nas_up": ctx.nas_up}
+        lines.append(f"{ue.name}: nas={getattr(ue.nas, 'state', '?')} rrc={ue.rrc.describe()} camp={ue.camp} "
+                     f"sessions={ue.sessions} rrc_counters={ue.rrc.counters} cell_saw={seen}")
+    if len(stuck) > 20:
+        lines.append(f"... {len(stuck) - 20} more")
+    return "\n".join(lines)
 
 
 def config(port: int, count: int, **kw) -> dict:
@@ -79,7 +158,8 @@ def test_200_ues_in_one_process_register_and_get_sessions(tmp_path: Path) -> Non
         try:
             assert proc.nofile[0] >= 200
             t0 = time.monotonic()
-            assert await wait_for(lambda: sum(len(s.ue.sessions) for s in proc.slots) == 200, 30), proc.stats()
+            assert await wait_for(lambda: sum(len(s.ue.sessions) for s in proc.slots) == 200, 30), \
+                stuck_report(proc, proto, lambda s: bool(s.ue.sessions))
             took = time.monotonic() - t0
             stats = proc.stats()
             assert stats["camped"] == 200 and stats["connected"] == 200 and stats["nas_states"] == {

@@ -134,6 +134,8 @@ class Air:
         self.ues: list[SimUe] = []
         self.timers: dict[tuple[int, str], float] = {}
         self.outputs: dict[int, list[Any]] = {}
+        self.lose: Any = None  # (UE index, datagram) -> True: the air loses that uplink datagram
+        self.lost: list[tuple[int, bytes]] = []
 
     def add(self, ue: SimUe) -> SimUe:
         self.ues.append(ue)
@@ -146,6 +148,9 @@ class Air:
             i, o = work.pop(0)
             ue = self.ues[i]
             if isinstance(o, Transmit):
+                if self.lose is not None and self.lose(i, o.data):
+                    self.lost.append((i, o.data))
+                    continue
                 cell = self.cells[o.address]
                 cell.air(ue.sti, o.data)
                 box, cell.outbox = cell.outbox, []
@@ -275,3 +280,54 @@ def test_twenty_ues_register_and_get_sessions(core: Core) -> None:
     ips = {u.sessions[1] for u in ues}
     assert len(ips) == 20
     assert len(core.amf.ue_contexts()) == 20
+
+
+def _uplink_rrc(data: bytes) -> Any:
+    msg = rls.decode(data)
+    if isinstance(msg, rls.PduTransmission) and msg.pdu_type == rls.PduType.RRC:
+        return rrc.decode(msg.payload, msg.pdu)
+    return None
+
+
+def test_lost_rrc_setup_complete_is_recovered_by_t3510_and_t3511(core: Core) -> None:
+    """The air loses the RRCSetupComplete carrying the REGISTRATION REQUEST: the gNB never hears of the
+    UE while the UE believes it is connected. T3510 expiry aborts the registration and releases the
+    connection locally (TS 24.501 5.5.1.2.7 c), T3511 starts a new attempt and the UE registers."""
+    cell = RlsGnbBridge(core, 1, 1, (CAG_FEMTO,), cag_only=True)
+    air = Air({CELL_ADDR: cell})
+    air.lose = lambda i, d: isinstance(_uplink_rrc(d), rrc.RRCSetupComplete) and not air.lost
+    ue = sim_ue(core, air, MEMBER, allowed={CAG_FEMTO})
+    assert len(air.lost) == 1 and not cell.initial_ue_messages
+    assert ue.rrc.connected and ue.nas.state == "registered-initiated" and not air.of(0, Registered)
+    air.advance(14.9)
+    assert not air.of(0, Registered) and not cell.initial_ue_messages  # nothing retransmits before T3510
+    air.advance(0.2)  # T3510 (15 s)
+    assert ue.rrc.idle and air.of(0, RegistrationFailed)[-1].reason == "T3510"
+    air.advance(10.0)  # T3511 (10 s): a new attempt
+    assert len(cell.initial_ue_messages) == 1 and ue.nas.state == "registered"
+    assert air.of(0, SessionUp) and ue.sessions and ue.serving == cell.sti
+
+
+def test_lost_pdu_session_request_is_retransmitted_on_t3580(core: Core) -> None:
+    """The air loses the UL NAS TRANSPORT with the PDU SESSION ESTABLISHMENT REQUEST: T3580 expiry
+    retransmits it (TS 24.501 6.4.1.6 a) and the session comes up."""
+    cell = RlsGnbBridge(core, 1, 1, (CAG_FEMTO,), cag_only=True)
+    air = Air({CELL_ADDR: cell})
+    ul_info: list[int] = []
+
+    def lose(i: int, d: bytes) -> bool:
+        # uplink NAS after the RRCSetupComplete: AUTHENTICATION RESPONSE, SECURITY MODE COMPLETE,
+        # REGISTRATION COMPLETE, then the UL NAS TRANSPORT of the session request (the 4th)
+        if isinstance(_uplink_rrc(d), rrc.ULInformationTransfer):
+            ul_info.append(i)
+            return len(ul_info) == 4
+        return False
+
+    air.lose = lose
+    ue = sim_ue(core, air, MEMBER, allowed={CAG_FEMTO})
+    assert len(air.lost) == 1 and ue.nas.state == "registered" and air.of(0, Registered)
+    assert not air.of(0, SessionUp) and ("T3580:1" in {k[1] for k in air.timers})
+    assert not core.amf_ev("pdu_session_setup")
+    air.advance(16.1)  # T3580 (16 s)
+    (up,) = air.of(0, SessionUp)
+    assert ue.sessions == {1: up.ipv4} and ue.nas.counters["retransmissions"] == 1

@@ -83,6 +83,25 @@ def test_radio_link_failure_releases_and_tells_the_nas() -> None:
     assert d.ue.serving == cell.sti
 
 
+def test_after_a_radio_link_failure_the_ue_camps_again_from_the_periodic_system_information() -> None:
+    """The UE forgets a lost cell with its MIB/SIB1 (TS 38.304 5.2: no suitable cell without system
+    information); the cell, which still knows the UE, only broadcasts them periodically (TS 38.331
+    5.2.1), and that is what brings the UE back. Control: a cell that never repeats them."""
+    for si_every, camps in ((5, True), (None, False)):
+        cell = ScriptedCell(nas_responder=toy_core, si_every=si_every)
+        d = make({A1: cell})
+        d.start()
+        cell.radio_on = False
+        d.advance(3.0)
+        assert d.ue.serving is None and d.ue.counters["radio_link_failures"] == 1
+        cell.radio_on = True  # cell.ues kept: no "first heartbeat" MIB/SIB1
+        d.advance(1.0)
+        assert d.ue.serving is None and d.ue.cells  # heard again, but no system information yet
+        d.advance(5.0)
+        assert (d.ue.serving == cell.sti) is camps, si_every
+        assert d.ue.rrc.idle and d.ue.camp == ("normal" if camps else "none")
+
+
 def test_cause_76_makes_the_cag_cell_unsuitable_and_the_ue_reselects() -> None:
     def reject_76(ue, nas):
         return [b"REJECT:76"] if nas.startswith(b"REG") else []
