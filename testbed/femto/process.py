@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from testbed.runtime.events import EventWriter
+from testbed.runtime.tuning import GcPauses, settle_heap
+from testbed.runtime.udp import DrainingUdp, open_draining_udp
 
 from .config import FemtoConfig
 from .gnb import FemtoGnb
@@ -44,17 +46,6 @@ __all__ = ["FemtoProcess", "run"]
 
 Connect = Callable[..., Awaitable[Any]]
 _RESERVED = frozenset(("type", "severity", "ts", "component", "node"))
-
-
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> None:
-        self.on_datagram = on_datagram
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.on_datagram(data, (addr[0], addr[1]))
-
-    def error_received(self, exc: Exception) -> None:  # ICMP errors: nothing to do for UDP
-        log.debug("UDP error: %s", exc)
 
 
 class FemtoProcess:
@@ -74,8 +65,9 @@ class FemtoProcess:
             Path(config.control_socket) if config.control_socket else None)
         self._connect = connect
         self.tick_s = tick_s
-        self._air: asyncio.DatagramTransport | None = None
-        self._n3: asyncio.DatagramTransport | None = None
+        self._air: DrainingUdp | None = None
+        self._n3: DrainingUdp | None = None
+        self.gc_pauses: GcPauses | None = None  # set by run(): collections and pauses for 'status'
         self._control: asyncio.AbstractServer | None = None
         self._assoc: Any = None
         self._send_queue: asyncio.Queue | None = None
@@ -96,15 +88,14 @@ class FemtoProcess:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
         c = self.config
-        self._air, _ = await loop.create_datagram_endpoint(lambda: _Udp(self._on_air),
-                                                           local_addr=(c.air_address, c.air_port))
+        # air and N3 drain their sockets from large buffers (testbed/runtime/udp.py): heartbeats of
+        # thousands of UEs must not overflow the kernel queue while the loop encodes NGAP
+        self._air = await open_draining_udp((c.air_address, c.air_port), self._on_air)
         self.air_address = self._air.get_extra_info("sockname")[:2]
         self._bh_lock = asyncio.Lock()
         if c.backhaul_control is None:  # backhaul in the clear: N3 on the configured address
-            self._n3, _ = await loop.create_datagram_endpoint(lambda: _Udp(self._on_n3),
-                                                              local_addr=(c.n3_address, c.n3_port))
+            self._n3 = await open_draining_udp((c.n3_address, c.n3_port), self._on_n3)
             self.n3_address = self._n3.get_extra_info("sockname")[:2]
         if self.control_path is not None:
             with contextlib.suppress(FileNotFoundError):
@@ -276,10 +267,8 @@ class FemtoProcess:
                 return
             if self.backhaul_state == "up":
                 self.backhaul_down("virtual IP changed")
-            loop = asyncio.get_running_loop()
             try:
-                n3, _ = await loop.create_datagram_endpoint(lambda: _Udp(self._on_n3),
-                                                            local_addr=(vip, self.config.n3_port))
+                n3 = await open_draining_udp((vip, self.config.n3_port), self._on_n3)
             except OSError as e:  # the address is not installed yet: try again at the next poll
                 if self._bh_bind_error != str(e):
                     self._bh_bind_error = str(e)
@@ -351,6 +340,11 @@ class FemtoProcess:
         if isinstance(request, dict) and request.get("op") == "status":
             reply["air"] = list(self.air_address) if self.air_address else None
             reply["n3"] = list(self.n3_address) if self.n3_address else None
+            reply["sockets"] = {name: {**tr.counters, "receive_buffer": tr.receive_buffer}
+                                for name, tr in (("air", self._air), ("n3", self._n3))
+                                if isinstance(tr, DrainingUdp)}
+            if self.gc_pauses is not None:
+                reply["gc"] = self.gc_pauses.snapshot()
         return reply
 
 
@@ -365,6 +359,8 @@ async def run(config: FemtoConfig, events: EventWriter, *, control_path: str | P
         events.emit("femto.start_failed", "error", error=f"{type(e).__name__}: {e}")
         await proc.close()
         raise
+    settle_heap()  # start-up objects out of later full collections (testbed/runtime/tuning.py)
+    proc.gc_pauses = GcPauses().install()
     await proc.wait_stopped()
     events.emit("femto.stopped", "info")
     return 0

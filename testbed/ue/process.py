@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.runtime.events import EventWriter
+from testbed.runtime.tuning import GcPauses, settle_heap
 from testbed.ue.config import UeProcessConfig
 from testbed.ue.nas.outputs import (
     Deregistered,
@@ -130,6 +131,7 @@ class UeProcess:
         self.started_at = 0.0
         self.cpu_at_start = 0.0
         self.nofile: tuple[int, int] = (0, 0)
+        self.gc_pauses: GcPauses | None = None  # set by run(): collections and pauses for "stats"
         self.lag_n, self.lag_sum, self.lag_max = 0, 0.0, 0.0
         self.counters = {"tx": 0, "tx_errors": 0, "rx": 0, "timers_fired": 0, "events": 0, "tun_errors": 0,
                          "tun_rx": 0, "tun_tx": 0, "control_requests": 0, "internal_errors": 0}
@@ -643,7 +645,8 @@ class UeProcess:
                 "cells_lost": sum(s.ue.link.counters["cells_lost"] for s in self.slots),
                 "timer_lag_ms": {"max": round(self.lag_max * 1e3, 1),
                                  "mean": round(self.lag_sum / self.lag_n * 1e3, 2) if self.lag_n else 0.0},
-                "counters": dict(self.counters)}
+                "counters": dict(self.counters),
+                **({"gc": self.gc_pauses.snapshot()} if self.gc_pauses is not None else {})}
 
 
 def _resolve(fut: asyncio.Future) -> None:
@@ -715,6 +718,8 @@ async def run(config: UeProcessConfig, events: EventWriter, control_path: Path |
     except Exception as e:
         events.emit("ue.start_failed", "error", error=f"{type(e).__name__}: {e}")
         raise
+    settle_heap()  # start-up objects (UE instances, codecs) out of later full collections
+    proc.gc_pauses = GcPauses().install()
     await proc.wait_stopped()
     events.emit("ue.stopped", "info", **{k: v for k, v in proc.stats().items() if k in ("ues", "cpu_s", "elapsed_s")})
     return 0
