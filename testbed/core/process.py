@@ -50,6 +50,7 @@ EVENT_TYPES = {
     "cag_bypass_emergency": "cag.bypass_emergency",
     "cag_id_not_announced": "cag.id_not_announced",
     "ue_context_release": "ue_context.release",
+    "service_request_accepted": "service_request.accepted",
     "internal_error": "core.internal_error",
 }
 _WARNING_WORDS = ("reject", "refused", "failure", "replay", "foreign", "malformed", "not_announced", "abort")
@@ -122,6 +123,10 @@ class CoreProcess:
         self.ausf = Ausf(self.udm)
         self.amf = Amf(amf_config(self.settings), self.ausf, self.udm, self.store)
         self.smf = build_smf(self.settings, self.n4_local) if self.connect_upf else None
+        if self.smf is not None:  # Namf_Communication_N1N2MessageTransfer: the AMF pages the idle UE
+            self.smf.on_downlink_data = lambda supi, psi: self._execute(self.amf.n1n2_message_transfer(supi, psi))
+            if self.smf.on_event is None:  # smf.* events (session (de)activation, downlink data) to the stream
+                self.smf.on_event = lambda type_, severity, **f: self.events.emit(type_, severity, **f)
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -234,7 +239,8 @@ class CoreProcess:
                 assoc = self._assocs.get(o.assoc)
                 if assoc is not None:
                     assoc.close()
-            elif isinstance(o, (out.SmfCreate, out.SmfN2Response, out.SmfRelease, out.SmfReleaseAll)):
+            elif isinstance(o, (out.SmfCreate, out.SmfN2Response, out.SmfRelease, out.SmfReleaseAll,
+                                out.SmfActivate, out.SmfDeactivate, out.SmfPagingFailed)):
                 self._spawn(self._smf_call(o))
             else:
                 log.warning("unknown AMF output %r", o)
@@ -271,6 +277,13 @@ class CoreProcess:
                 self._execute(self.amf.smf_reply(o.amf_ue_ngap_id, reply))
             elif isinstance(o, out.SmfReleaseAll):
                 await self.smf.release_all(o.supi)
+            elif isinstance(o, out.SmfActivate):
+                reply = await self.smf.activate(o.supi, o.pdu_session_id)
+                self._execute(self.amf.smf_reply(o.amf_ue_ngap_id, reply))
+            elif isinstance(o, out.SmfDeactivate):
+                await self.smf.deactivate(o.supi, o.pdu_session_ids)
+            elif isinstance(o, out.SmfPagingFailed):
+                await self.smf.paging_failed(o.supi, o.pdu_session_ids)
         except Exception as e:  # noqa: BLE001 - an SMF/UPF failure must not kill the AMF
             log.exception("SMF call failed")
             self.events.emit("core.internal_error", "error", where="smf", error=str(e))

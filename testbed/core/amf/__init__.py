@@ -1,5 +1,6 @@
 """The built-in AMF (sans-I/O): NG Setup, registration with 5G-AKA and NAS security, CAG
-enforcement, de-registration, UE context release, 5GSM relay to the SMF.
+enforcement, de-registration, UE context release, 5GSM relay to the SMF, service request with
+user-plane re-activation, paging.
 
 Usage::
 
@@ -19,8 +20,11 @@ from .outputs import (
     Output,
     SendNgap,
     SmContextCreate,
+    SmfActivate,
     SmfCreate,
+    SmfDeactivate,
     SmfN2Response,
+    SmfPagingFailed,
     SmfRelease,
     SmfReleaseAll,
     SmReply,
@@ -42,8 +46,11 @@ __all__ = [
     "SendNgap",
     "SmContextCreate",
     "SmReply",
+    "SmfActivate",
     "SmfCreate",
+    "SmfDeactivate",
     "SmfN2Response",
+    "SmfPagingFailed",
     "SmfRelease",
     "SmfReleaseAll",
     "StartTimer",

@@ -26,11 +26,21 @@ from typing import Any
 from testbed.crypto.identity import Guti5g
 from testbed.protocols import nas, ngap
 
-from . import configuration_update, deregistration, ngap_handler, session
+from . import configuration_update, deregistration, ngap_handler, paging, session
 from .config import AmfConfig
 from .context import GnbContext, UeContext
 from .fastpath import AmfCodecCache
-from .outputs import UE_STREAM, CancelTimer, Event, Output, SendNgap, SmReply, StartTimer
+from .outputs import (
+    UE_STREAM,
+    CancelTimer,
+    Event,
+    Output,
+    SendNgap,
+    SmfDeactivate,
+    SmfPagingFailed,
+    SmReply,
+    StartTimer,
+)
 
 __all__ = ["UE_STREAM", "Amf"]
 
@@ -89,8 +99,16 @@ class Amf:
         """The SMF's answer for the UE with this AMF-UE-NGAP-ID."""
         return self._guard("smf_reply", lambda out: session.smf_reply(self, amf_ue_ngap_id, reply, out))
 
+    def n1n2_message_transfer(self, supi: str, pdu_session_id: int) -> list[Output]:
+        """Namf_Communication_N1N2MessageTransfer from the SMF (TS 23.502 4.2.3.3 step 3a): downlink
+        data waits in the UPF for PDU session ``pdu_session_id``: page the UE if it is in CM-IDLE,
+        re-activate the user plane if it is in CM-CONNECTED."""
+        return self._guard("n1n2_message_transfer",
+                           lambda out: paging.n1n2_message_transfer(self, supi, pdu_session_id, out))
+
     def deregister(self, supi: str, cause: int | None = None) -> list[Output]:
-        """Network-initiated de-registration (TS 24.501 5.5.2.3) of the UE ``supi``."""
+        """Network-initiated de-registration (TS 24.501 5.5.2.3) of the UE ``supi`` (paged first when
+        it is in CM-IDLE)."""
         return self._guard("deregister", lambda out: deregistration.network_initiated(self, supi, cause, out))
 
     def refresh_cag(self, supi: str) -> list[Output]:
@@ -274,17 +292,22 @@ class Amf:
         ctx.proc = None
         ctx.new_sec = None
         ctx.sec_active = False
+        ctx.svc = None
         if ctx.reg is not None:
             self.forget_auth(ctx)
             ctx.reg = None
         if ctx.pdu_sessions:
             for s in ctx.pdu_sessions.values():
                 s.active = False
+            if ctx.registered and ctx.supi is not None:
+                # AN release (TS 23.502 4.2.6 step 5): the SMF deactivates the UP connections
+                out.append(SmfDeactivate(ctx.supi.to_string(), tuple(sorted(ctx.pdu_sessions))))
         if not ctx.registered:
             self.remove_ue(ctx)
 
     def remove_ue(self, ctx: UeContext) -> None:
         """Drop every trace of ``ctx`` (it must have no N2 binding left)."""
+        ctx.paging = None  # a T3513 expiry for it finds no context
         if self.ues.get(ctx.amf_ue_ngap_id) is ctx:
             del self.ues[ctx.amf_ue_ngap_id]
         self.unindex(ctx)
@@ -320,6 +343,12 @@ class Amf:
         if old is ctx:
             return
         self.stop_timer(old, out)
+        if old.paging is not None:  # the UE came back without a service request: stop paging
+            p = paging.stop(self, old, out)
+            if p is not None and p.psis and old.supi is not None:  # the SMF re-arms its downlink data report
+                out.append(SmfPagingFailed(old.supi.to_string(), tuple(sorted(p.psis))))
+            if p is not None and p.after is not None:  # runs once the registration is complete
+                ctx.after_registration = p.after
         self.unindex(old)
         if not keep_sessions and old.pdu_sessions and old.supi is not None:
             from .outputs import SmfReleaseAll

@@ -41,6 +41,9 @@ class AmfConfig:
     t3560: float = 6.0
     t3570: float = 6.0
     t3522: float = 6.0
+    t3513: float = 5.0  # paging (TS 24.501 10.2: network dependent; retransmitted paging_retransmissions times)
+    paging_retransmissions: int = 1
+    ue_ambr: tuple[int, int] = (2_000_000_000, 2_000_000_000)  # (DL, UL) bit/s in an ICS with PDU sessions
     max_retransmissions: int = 4
     allow_unauthenticated_emergency: bool = True
     allow_unknown_gnbs: bool = True
@@ -62,6 +65,8 @@ class AmfConfig:
             nas.GprsTimer3.from_seconds(self.t3512)  # ValueError if not exactly encodable
         if self.max_retransmissions < 0:
             raise ValueError("max_retransmissions must be >= 0")
+        if self.paging_retransmissions < 0 or self.t3513 <= 0:
+            raise ValueError("paging_retransmissions must be >= 0 and t3513 > 0")
 
     @property
     def plmn(self) -> ngap.Plmn:

@@ -4,8 +4,9 @@
 (:func:`~.cag.check_cag_access`), the UE gets a protected CONFIGURATION UPDATE COMMAND with the new
 CAG information list (acknowledgement requested; TS 33.501 Annex I.4: only under NAS security);
 otherwise it is de-registered with cause #76 and the new CAG information list
-(TS 24.501 5.5.2.3.1). A UE in CM-IDLE keeps the new data and is checked at its next
-registration or service request (no paging here).
+(TS 24.501 5.5.2.3.1). A UE in CM-IDLE is paged (:mod:`.paging`): its SERVICE REQUEST is checked
+against the new Allowed CAG list (#76 if its cell is no longer allowed), and after the SERVICE
+ACCEPT the command above follows; a UE that does not answer is checked at its next access.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def refresh_cag(amf: Amf, supi: str, out: list[Output]) -> None:
     if not ctx.connected or not ctx.sec_active:
         amf.event(out, "cag_refresh_deferred", supi=supi, amf_ue_ngap_id=ctx.amf_ue_ngap_id,
                   allowed_cag_ids=sorted(sub.allowed_cag_ids), cag_only=bool(sub.cag_only))
+        if not ctx.connected and ctx.registered:
+            from . import paging
+
+            paging.page(amf, ctx, out, after=("cag",))
         return
     d = check_cag_access(ctx.cell_cag_ids, sub.allowed_cag_ids, bool(sub.cag_only), ctx.emergency)
     if d.allowed:

@@ -18,7 +18,7 @@ from typing import Any
 from testbed.crypto.identity import Guti5g, Supi
 from testbed.protocols import nas, ngap
 
-__all__ = ["GnbContext", "PduSession", "UeContext"]
+__all__ = ["GnbContext", "PagingState", "PduSession", "ServiceState", "UeContext"]
 
 
 @dataclass(slots=True)
@@ -56,7 +56,9 @@ class UeContext:
     """5GMM context and N2 binding of one UE (see the module docstring).
 
     ``proc`` is the running 5GMM common/specific procedure the AMF waits on: "identity" (T3570),
-    "auth" / "smc" (T3560), "accept" (T3550), "dereg" (T3522), "service" or None.
+    "auth" / "smc" (T3560), "accept" (T3550), "dereg" (T3522), "service" (SERVICE REQUEST waiting
+    for the SMF's N2 SM information) or None. ``paging`` is set while the AMF pages the UE in
+    CM-IDLE (T3513), ``svc`` while user planes are being re-activated.
     """
 
     amf_ue_ngap_id: int
@@ -89,7 +91,12 @@ class UeContext:
     # subscription (TS 23.502 4.2.2.2.2 step 14: Nudm_SDM_Get)
     subscription: Any = None
     allowed_nssai: tuple[tuple[int, int | None], ...] = ()
+    tais: tuple[int, ...] = ()  # TACs of the registration area (TAI list of the REGISTRATION ACCEPT)
     pdu_sessions: dict[int, PduSession] | None = None
+    paging: PagingState | None = None
+    svc: ServiceState | None = None
+    dl_pending: frozenset[int] = frozenset()  # downlink data waiting while a procedure runs (N1N2 transfer)
+    after_registration: tuple | None = None  # what a paged UE that came back with a registration still owes
     # registration procedure in progress (cleared when it ends)
     reg: RegistrationState | None = None
     # NAS retransmission (TS 24.501 10.2): the timer, the plain message and its security header
@@ -113,7 +120,9 @@ class UeContext:
         self.ue_sec_cap = old.ue_sec_cap
         self.subscription = old.subscription
         self.allowed_nssai = old.allowed_nssai
+        self.tais = old.tais
         self.pdu_sessions = old.pdu_sessions
+        self.dl_pending = old.dl_pending
 
     @property
     def connected(self) -> bool:
@@ -134,7 +143,43 @@ class UeContext:
             "cell_cag_ids": list(self.cell_cag_ids), "tac": self.tac,
             "nia": None if self.sec is None else self.sec.nia, "nea": None if self.sec is None else self.sec.nea,
             "pdu_sessions": sorted(self.pdu_sessions or ()),
+            "active_pdu_sessions": sorted(p for p, x in (self.pdu_sessions or {}).items() if x.active),
+            "paging": None if self.paging is None else {"pdu_sessions": sorted(self.paging.psis),
+                                                       "attempts": self.paging.attempts,
+                                                       "after": self.paging.after[0] if self.paging.after else None},
         }
+
+
+@dataclass(slots=True)
+class PagingState:
+    """Network-triggered service request in progress (TS 23.502 4.2.3.3, TS 24.501 5.6.2): the
+    PDU sessions with downlink data, the paging attempts so far (T3513), what to do once the UE
+    answers (``after``: ("dereg", cause, CAG info) or ("cag",)) ."""
+
+    timer: str
+    psis: set[int] = field(default_factory=set)
+    attempts: int = 1
+    after: tuple | None = None
+
+
+@dataclass(slots=True)
+class ServiceState:
+    """User-plane re-activation in progress: the SMF answers still awaited (``pending``), the N2 SM
+    information received (``transfers``), the sessions that could not be re-activated (``failed``);
+    ``nas``: the SERVICE ACCEPT is owed to the UE (a service request), else the network re-activates
+    for downlink data of a UE in CM-CONNECTED. ``requested``: what the UE asked for (Uplink data
+    status) plus the sessions with downlink data; ``after``: what waited for a paged UE."""
+
+    nas: bool
+    service_type: int = 0
+    requested: frozenset[int] = frozenset()
+    pending: set[int] = field(default_factory=set)
+    transfers: dict[int, bytes] = field(default_factory=dict)
+    failed: set[int] = field(default_factory=set)
+    ue_status: frozenset[int] | None = None  # the UE's PDU session status IE, if it sent one
+    cell_cag_id: int | None = None
+    after: tuple | None = None
+    ul_count: int = 0  # uplink NAS COUNT of the SERVICE REQUEST (KgNB input, TS 33.501 A.9)
 
 
 @dataclass(slots=True)

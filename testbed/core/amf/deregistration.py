@@ -7,8 +7,9 @@
   connection is released (``Event("deregistration_unverified")``): an unauthenticated
   de-registration would let anyone de-register any UE.
 * Network-initiated (:func:`network_initiated`): DEREGISTRATION REQUEST (UE terminated), T3522;
-  DEREGISTRATION ACCEPT or the fifth expiry of T3522 (5.5.2.3.4) ends it. A UE in CM-IDLE is
-  de-registered implicitly (no paging here).
+  DEREGISTRATION ACCEPT or the fifth expiry of T3522 (5.5.2.3.4) ends it. A UE in CM-IDLE is paged
+  first (TS 24.501 5.5.2.3.1, :mod:`.paging`): the request follows its SERVICE ACCEPT; if paging
+  fails it is de-registered implicitly (locally).
 * UE CONTEXT RELEASE REQUEST from the gNB -> COMMAND; COMPLETE drops the N2 binding: a registered
   UE stays registered in CM-IDLE (its 5G-GUTI keeps working), any other context is removed.
 """
@@ -71,11 +72,10 @@ def network_initiated(amf: Amf, supi: str, cause: int | None, out: list[Output],
         amf.event(out, "deregistration_unknown_ue", supi=supi)
         return
     if not ctx.connected:
-        amf.event(out, "deregistration", initiator="network", supi=supi, cause=cause, implicit=True,
-                  amf_ue_ngap_id=ctx.amf_ue_ngap_id)
-        out.append(SmfReleaseAll(supi))
-        amf.deregister_local(ctx)
-        amf.remove_ue(ctx)
+        from . import paging
+
+        amf.event(out, "deregistration_paging", supi=supi, cause=cause, amf_ue_ngap_id=ctx.amf_ue_ngap_id)
+        paging.page(amf, ctx, out, after=("dereg", cause, cag_info))  # implicit if the UE cannot be reached
         return
     plain = nas.DeregistrationRequestUeTerminated(
         deregistration_type=nas.DeregistrationType(nas.DeregistrationAccessType.THREEGPP),

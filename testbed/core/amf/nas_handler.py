@@ -22,13 +22,13 @@ REGISTRATION REQUEST is deciphered with that message's NAS COUNT.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from testbed.crypto.nas_algorithms import DIRECTION_UPLINK, nea
 from testbed.errors import CryptoError, DecodeError
 from testbed.protocols import nas, ngap
 
-from . import authentication, deregistration, registration, security_mode, session
+from . import authentication, deregistration, registration, security_mode, service, session
 from .context import UeContext
 from .outputs import Output
 
@@ -46,6 +46,7 @@ _PLAIN_OK: dict[str | None, tuple[type, ...]] = {
     "smc": (nas.SecurityModeReject,),
 }
 _PLAIN_BEFORE_SECURITY = (nas.RegistrationRequest, nas.DeregistrationRequestUeOriginating)
+_Initial = TypeVar("_Initial", nas.RegistrationRequest, nas.ServiceRequest)
 
 
 def _identity_of(msg: nas.NasMessage) -> object:
@@ -99,7 +100,9 @@ def initial_nas(amf: Amf, ctx: UeContext, pdu: bytes, s_tmsi: ngap.FiveGSTmsi | 
             msg = _full_request(amf, ctx, verified, msg, info, out)
         registration.start(amf, ctx, msg, verified, out)
     elif isinstance(msg, nas.ServiceRequest):
-        registration.service_request(amf, ctx, msg, verified, out)
+        if verified is not None and info is not None and msg.nas_message_container is not None:
+            msg = _full_request(amf, ctx, verified, msg, info, out)
+        service.service_request(amf, ctx, msg, verified, out)
     elif isinstance(msg, nas.DeregistrationRequestUeOriginating):
         deregistration.ue_originating_initial(amf, ctx, msg, verified, out)
     else:
@@ -110,9 +113,10 @@ def initial_nas(amf: Amf, ctx: UeContext, pdu: bytes, s_tmsi: ngap.FiveGSTmsi | 
         amf.release_n2(ctx, ngap.Cause("nas", "unspecified"), out)
 
 
-def _full_request(amf: Amf, ctx: UeContext, verified: UeContext, msg: nas.RegistrationRequest,
-                  info: nas.UnprotectInfo, out: list[Output]) -> nas.RegistrationRequest:
-    """The complete REGISTRATION REQUEST from the (ciphered) NAS message container (4.4.6)."""
+def _full_request(amf: Amf, ctx: UeContext, verified: UeContext, msg: _Initial, info: nas.UnprotectInfo,
+                  out: list[Output]) -> _Initial:
+    """The complete REGISTRATION REQUEST / SERVICE REQUEST from the (ciphered) NAS message container
+    (4.4.6): it must be the same message type as the cleartext one, else the cleartext one stands."""
     sec = verified.sec
     assert sec is not None and msg.nas_message_container is not None
     data = msg.nas_message_container
@@ -123,11 +127,11 @@ def _full_request(amf: Amf, ctx: UeContext, verified: UeContext, msg: nas.Regist
     except DecodeError as exc:
         amf.event(out, "nas_malformed", amf_ue_ngap_id=ctx.amf_ue_ngap_id, container=True, error=str(exc)[:200])
         return msg
-    if not isinstance(full, nas.RegistrationRequest):
+    if type(full) is not type(msg):
         amf.event(out, "nas_unexpected", amf_ue_ngap_id=ctx.amf_ue_ngap_id, container=True,
                   message=type(full).__name__)
         return msg
-    return full
+    return full  # type: ignore[return-value]
 
 
 def uplink_nas(amf: Amf, ctx: UeContext, pdu: bytes, out: list[Output]) -> None:

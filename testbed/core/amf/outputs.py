@@ -3,7 +3,8 @@
 Every method of the facade returns a list of these. The runner sends NGAP on the association and
 SCTP stream given, (re)starts and cancels timers by id (expiry comes back through
 ``Amf.timer_expired``), talks to the SMF (its reply comes back through ``Amf.smf_reply``), closes
-associations and writes :class:`Event` to the JSON-lines event stream.
+associations and writes :class:`Event` to the JSON-lines event stream. The SMF's downlink data
+notification comes in through ``Amf.n1n2_message_transfer`` (TS 23.502 4.2.3.3).
 
 :class:`SmContextCreate` and :class:`SmReply` are the SMF's own types when
 :mod:`testbed.core.smf` is importable, otherwise identical local definitions (the contract).
@@ -22,8 +23,11 @@ __all__ = [
     "SendNgap",
     "SmContextCreate",
     "SmReply",
+    "SmfActivate",
     "SmfCreate",
+    "SmfDeactivate",
     "SmfN2Response",
+    "SmfPagingFailed",
     "SmfRelease",
     "SmfReleaseAll",
     "StartTimer",
@@ -53,7 +57,7 @@ except ImportError:  # pragma: no cover - exercised only before the SMF lands
         pdu_session_id: int
         n1_sm: bytes | None
         n2_transfer: bytes | None
-        kind: str  # "setup" | "reject" | "release" | "released" | "error"
+        kind: str  # "setup" | "activate" | "reject" | "release" | "released" | "error"
         ue_ipv4: str | None = None
         cause: str | None = None
 
@@ -123,6 +127,35 @@ class SmfReleaseAll:
 
 
 @dataclass(frozen=True, slots=True)
+class SmfActivate:
+    """Nsmf_PDUSession_UpdateSMContext with UP activation (TS 23.502 4.2.3.2 step 4): the SMF answers
+    (``Amf.smf_reply``) with kind "activate" and the PDU Session Resource Setup Request Transfer for
+    the gNB, or "error"."""
+
+    amf_ue_ngap_id: int
+    supi: str
+    pdu_session_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SmfDeactivate:
+    """Nsmf_PDUSession_UpdateSMContext with UP deactivation after an AN release (TS 23.502 4.2.6
+    step 5): the SMF has the UPF buffer downlink data and notify it (no answer to the AMF)."""
+
+    supi: str
+    pdu_session_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SmfPagingFailed:
+    """Namf_Communication_N1N2TransferFailureNotification (TS 23.502 4.2.3.3 step 4): the UE did not
+    answer paging for downlink data of these PDU sessions."""
+
+    supi: str
+    pdu_session_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CloseAssociation:
     assoc: int
 
@@ -136,4 +169,4 @@ class Event:
 
 
 Output = SendNgap | StartTimer | CancelTimer | SmfCreate | SmfN2Response | SmfRelease | SmfReleaseAll \
-    | CloseAssociation | Event
+    | SmfActivate | SmfDeactivate | SmfPagingFailed | CloseAssociation | Event

@@ -53,7 +53,6 @@ __all__ = [
     "initial_context_setup_response",
     "initial_ue_message",
     "reject",
-    "service_request",
     "start",
 ]
 
@@ -301,11 +300,12 @@ def _send_accept(amf: Amf, ctx: UeContext, out: list[Output]) -> None:
     if ctx.supi is not None:
         amf.by_supi[ctx.supi.to_string()] = ctx
     cag = None if ctx.emergency else cag_info_list(amf, ctx.subscription)
+    ctx.tais = tuple(gnb.tacs[:16])  # the registration area: where the UE is paged (TS 23.502 4.2.3.3)
     accept = nas.RegistrationAccept(
         result=nas.RegistrationResult(nas.RegistrationResultValue.THREEGPP_ACCESS,
                                       emergency_registered=ctx.emergency),
         guti=ctx.guti,
-        tai_list=tuple(nas.Tai(amf.nas_plmn, tac) for tac in gnb.tacs[:16]),
+        tai_list=tuple(nas.Tai(amf.nas_plmn, tac) for tac in ctx.tais),
         allowed_nssai=tuple(nas.SNssai(sst, sd) for sst, sd in ctx.allowed_nssai),
         t3512=nas.GprsTimer3.from_seconds(cfg.t3512) if cfg.t3512 is not None else None,
         cag_information_list=cag,
@@ -347,6 +347,11 @@ def complete(amf: Amf, ctx: UeContext, out: list[Output]) -> None:
     amf.stop_timer(ctx, out)
     _registered(amf, ctx)
     amf.event(out, "registration_complete", amf_ue_ngap_id=ctx.amf_ue_ngap_id, supi=ctx.supi_str)
+    if ctx.after_registration is not None:  # the UE had been paged for this (de-registration, CAG refresh)
+        from . import paging
+
+        after, ctx.after_registration = ctx.after_registration, None
+        paging.run_after(amf, ctx, after, out)
 
 
 def _registered(amf: Amf, ctx: UeContext) -> None:
@@ -374,8 +379,23 @@ def accept_timeout(amf: Amf, ctx: UeContext, out: list[Output]) -> None:
 
 def initial_context_setup_response(amf: Amf, ctx: UeContext, msg: ngap.InitialContextSetupResponse,
                                    out: list[Output]) -> None:
+    """INITIAL CONTEXT SETUP RESPONSE (TS 38.413 8.3.1.2): the PDU session resources the gNB set up
+    (service request with user-plane re-activation) go to the SMF like a PDU SESSION RESOURCE SETUP
+    RESPONSE (TS 23.502 4.2.3.2 step 11)."""
+    from . import paging, session
+
     ctx.ics_done = True
-    amf.event(out, "initial_context_setup", amf_ue_ngap_id=ctx.amf_ue_ngap_id, success=True)
+    setup = tuple(msg.pdu_sessions_setup or ())
+    failed = tuple(msg.pdu_sessions_failed or ())
+    amf.event(out, "initial_context_setup", amf_ue_ngap_id=ctx.amf_ue_ngap_id, success=True,
+              pdu_sessions=[s.pdu_session_id for s in setup], failed=[f.pdu_session_id for f in failed])
+    if setup or failed:
+        session.setup_response(amf, ctx, ngap.PDUSessionResourceSetupResponse(
+            ctx.amf_ue_ngap_id, ctx.ran_ue_ngap_id or 0, setup or None, failed or None), out)
+    if ctx.dl_pending and ctx.registered and ctx.supi is not None:  # downlink data arrived meanwhile
+        pending, ctx.dl_pending = ctx.dl_pending, frozenset()
+        for psi in sorted(pending):
+            paging.n1n2_message_transfer(amf, ctx.supi.to_string(), psi, out)
 
 
 def initial_context_setup_failure(amf: Amf, ctx: UeContext, msg: ngap.InitialContextSetupFailure,
@@ -402,42 +422,3 @@ def reject(amf: Amf, ctx: UeContext, cause: int, out: list[Output], *,
         out.append(SmfReleaseAll(ctx.supi.to_string()))
     amf.deregister_local(ctx)
     amf.release_n2(ctx, ngap.Cause("nas", "normal-release"), out)
-
-
-# --------------------------------------------------------------------------- service request
-
-
-def service_request(amf: Amf, ctx: UeContext, msg: nas.ServiceRequest, verified: UeContext | None,
-                    out: list[Output]) -> None:
-    """SERVICE REQUEST (TS 24.501 5.6.1): only with a verified NAS security context of a
-    registered UE; CAG admission as for registration (TS 23.501 5.30.3.3); the answer is a
-    protected SERVICE ACCEPT in an INITIAL CONTEXT SETUP REQUEST (KgNB from the request's NAS COUNT).
-    PDU session user planes are not re-activated here (the SMF contract has no such call)."""
-    aid = ctx.amf_ue_ngap_id
-    if verified is None or not verified.registered:
-        amf.event(out, "service_reject", amf_ue_ngap_id=aid, cause=int(_C.UE_IDENTITY_CANNOT_BE_DERIVED),
-                  reason="unverified")
-        amf.send_nas(ctx, nas.ServiceReject(cause=_C.UE_IDENTITY_CANNOT_BE_DERIVED).encode(), out, 0)
-        amf.release_n2(ctx, ngap.Cause("nas", "normal-release"), out)
-        return
-    amf.adopt(ctx, verified, out)
-    ctx.sec_active = True
-    ctx.emergency = ctx.emergency or int(msg.service_type) in (3, 4)
-    d = _cag_decision(amf, ctx)
-    if not d.allowed:
-        amf.event(out, "cag_reject", amf_ue_ngap_id=aid, supi=ctx.supi_str, cell_cag_ids=list(ctx.cell_cag_ids),
-                  reason=d.reason, procedure="service")
-        plain = nas.ServiceReject(cause=_C.NOT_AUTHORIZED_FOR_THIS_CAG_OR_AUTHORIZED_FOR_CAG_CELLS_ONLY,
-                                  cag_information_list=cag_info_list(amf, ctx.subscription)).encode()
-        amf.send_nas(ctx, plain, out)
-        amf.event(out, "service_reject", amf_ue_ngap_id=aid, supi=ctx.supi_str, cause=76, reason=d.reason)
-        amf.release_n2(ctx, ngap.Cause("nas", "normal-release"), out)
-        return
-    assert ctx.sec is not None and ctx.kamf is not None and ctx.ran_ue_ngap_id is not None
-    pdu = amf.protect(ctx, nas.ServiceAccept().encode())
-    kgnb = keys.kgnb(ctx.kamf, max(ctx.sec.ul_count - 1, 0))
-    ics = ngap.InitialContextSetupRequest(
-        aid, ctx.ran_ue_ngap_id, amf.guami, tuple(ngap.Snssai(sst, sd) for sst, sd in ctx.allowed_nssai),
-        _ngap_sec_cap(ctx.ue_sec_cap), kgnb, mobility_restriction=_mobility_restriction(amf, ctx), nas_pdu=pdu)
-    amf.send_ue_ngap(ctx, ics, out)
-    amf.event(out, "service_accept", amf_ue_ngap_id=aid, supi=ctx.supi_str, cell_cag_id=d.matched)

@@ -6,8 +6,10 @@ RELEASE REQUEST/COMPLETE become :class:`SmfRelease`. The SMF's :class:`SmReply` 
 through ``Amf.smf_reply``: "setup" -> PDU SESSION RESOURCE SETUP REQUEST with the N2 transfer and
 a protected DL NAS TRANSPORT carrying the N1 SM message; "reject" / "error" -> DL NAS TRANSPORT;
 "release" -> PDU SESSION RESOURCE RELEASE COMMAND when the NGAP codec has it, else DL NAS
-TRANSPORT; "released" -> the session is forgotten. The gNB's PDU SESSION RESOURCE SETUP
-RESPONSE becomes :class:`SmfN2Response` per session (failed ones with ``success=False``).
+TRANSPORT; "released" -> the session is forgotten; "activate" (and "error" for a session being
+re-activated) belongs to :mod:`.service`. The gNB's PDU SESSION RESOURCE SETUP RESPONSE (and the
+setup list of an INITIAL CONTEXT SETUP RESPONSE) becomes :class:`SmfN2Response` per session (failed
+ones with ``success=False``).
 """
 
 from __future__ import annotations
@@ -108,6 +110,14 @@ def smf_reply(amf: Amf, amf_ue_ngap_id: int, reply: SmReply, out: list[Output]) 
     if ctx is None or not ctx.connected or ctx.ran_ue_ngap_id is None:
         amf.event(out, "smf_reply_dropped", amf_ue_ngap_id=amf_ue_ngap_id, pdu_session_id=psi, kind=reply.kind,
                   reason="no-context" if ctx is None else "ue-idle")
+        if ctx is not None and reply.kind == "activate" and ctx.supi is not None:
+            from .outputs import SmfDeactivate  # the UE went idle meanwhile: the UP stays down
+
+            out.append(SmfDeactivate(ctx.supi.to_string(), (psi,)))
+        return
+    from . import service
+
+    if service.smf_answer(amf, ctx, reply, out):  # user-plane re-activation (TS 23.502 4.2.3.2)
         return
     sessions = ctx.pdu_sessions if ctx.pdu_sessions is not None else {}
     supi = _supi(ctx)

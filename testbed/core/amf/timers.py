@@ -8,7 +8,9 @@ TRANSPORT; after ``max_retransmissions`` retransmissions the next expiry aborts 
   and the N2 connection released (5.4.1.3.7 b, 5.4.2.7 b, 5.4.3.7 b);
 * T3550 (REGISTRATION ACCEPT): the UE is considered registered, old and new 5G-GUTI valid
   (5.5.1.2.8 c);
-* T3522 (network-initiated de-registration): de-registered locally (5.5.2.3.5 b).
+* T3522 (network-initiated de-registration): de-registered locally (5.5.2.3.5 b);
+* T3513 (paging, :mod:`.paging`): PAGING again or give up; it has its own state (the UE is in
+  CM-IDLE, no NAS message to retransmit).
 
 An expiry whose id does not match the UE's running timer (cancelled meanwhile) is ignored.
 """
@@ -34,6 +36,12 @@ def expired(amf: Amf, timer_id: str, out: list[Output]) -> None:
         ctx = amf.ues.get(int(sid))
     except ValueError:
         ctx = None
+    if name == "T3513":
+        if ctx is not None:
+            from . import paging
+
+            paging.expired(amf, ctx, timer_id, out)
+        return
     if ctx is None or ctx.timer != timer_id or ctx.retx_plain is None:
         return
     ctx.retx_count += 1

@@ -2,10 +2,12 @@
 
 - :class:`UdpN4Client`: PFCP over UDP (TS 29.244 7.6): sequence numbers, retransmission on T1
   (default 1 s) up to N1 (default 3) transmissions; periodic Heartbeat (6.2.2, 7.4.2) that detects a
-  lost or restarted UPF (changed Recovery Time Stamp); answers the UPF's own Heartbeat Requests;
+  lost or restarted UPF (changed Recovery Time Stamp); answers the UPF's own Heartbeat Requests and,
+  through ``on_request`` (the SMF's ``handle_n4_request``), its Session Report Requests (7.5.8);
   accepts datagrams only from the configured UPF address.
 - :class:`LocalN4`: calls an in-process :class:`testbed.core.upf.sessions.Upf` directly (unit
-  tests, benchmarks without sockets).
+  tests, benchmarks without sockets); :meth:`LocalN4.pump` carries the UPF's own requests (Session
+  Report) to ``on_request`` and the answers back.
 
 Both patch the header sequence number of the request; the caller builds it with ``seq=0``.
 """
@@ -64,6 +66,20 @@ class LocalN4(_SeqMixin):
         self.src = src
         self._seq = 0
         self.requests = 0
+        self.on_request: Callable[[bytes], bytes | None] | None = None  # the SMF's handle_n4_request
+        self.upf_requests = 0
+
+    def pump(self) -> int:
+        """Deliver the UPF's pending PFCP requests (Session Report) to ``on_request`` and its answers
+        back to the UPF; returns how many requests were carried."""
+        n = 0
+        for data, _dest in self.upf.take_pfcp():
+            n += 1
+            self.upf_requests += 1
+            resp = self.on_request(data) if self.on_request is not None else None
+            if resp is not None:
+                self.upf.handle_pfcp(resp, self.src)
+        return n
 
     async def request(self, msg: bytes) -> bytes:
         self.requests += 1
@@ -96,6 +112,7 @@ class UdpN4Client(asyncio.DatagramProtocol, _SeqMixin):
         self.recovery_ts = recovery_ts if recovery_ts is not None else (int(time.time()) + NTP_EPOCH_OFFSET) & 0xFFFFFFFF
         self.on_peer_lost: Callable[[], Any] | None = None
         self.on_peer_restart: Callable[[], Any] | None = None
+        self.on_request: Callable[[bytes], bytes | None] | None = None  # UPF-initiated session requests
         self.peer_recovery_ts: int | None = None
         self.peer_alive: bool | None = None
         self.transport: asyncio.DatagramTransport | None = None
@@ -106,7 +123,7 @@ class UdpN4Client(asyncio.DatagramProtocol, _SeqMixin):
         self._hb_task: asyncio.Task | None = None
         self._open_lock: asyncio.Lock | None = None
         self.stats = {"requests": 0, "retransmissions": 0, "timeouts": 0, "dropped": 0, "foreign": 0,
-                      "heartbeats_answered": 0}
+                      "heartbeats_answered": 0, "session_requests_answered": 0}
 
     # -- lifecycle
 
@@ -184,6 +201,16 @@ class UdpN4Client(asyncio.DatagramProtocol, _SeqMixin):
             self.stats["heartbeats_answered"] += 1
             self.transport.sendto(P.encode(P.HeartbeatResponse(seq=hdr.seq, recovery_ts=self.recovery_ts)), addr)
             return
+        if hdr.seid is not None and self.on_request is not None and self.transport is not None:
+            try:
+                resp = self.on_request(data)
+            except Exception:  # noqa: BLE001 - a bad request must not kill N4
+                log.exception("PFCP request type %s from the UPF crashed the handler", hdr.msg_type)
+                resp = None
+            if resp is not None:
+                self.stats["session_requests_answered"] += 1
+                self.transport.sendto(resp, addr)
+                return
         self.stats["dropped"] += 1
         log.info("PFCP request type %s from the UPF not handled", hdr.msg_type)
 

@@ -5,7 +5,8 @@ This module maps the PFCP messages and IEs to typed, frozen dataclasses:
 - node messages: Heartbeat (7.4.2), Association Setup / Release (7.4.4), Version Not Supported (7.4.4.7);
 - session messages: Session Establishment (7.5.2, 7.5.3), Modification (7.5.4, 7.5.5),
   Deletion (7.5.6, 7.5.7) with the rules a PDU session needs (PDR, FAR, URR, QER) and
-  usage reports in the deletion response.
+  usage reports in the deletion response; Session Report (7.5.8, 7.5.9) with a Downlink Data
+  Report (the UP function buffers downlink data of an idle UE and asks the CP function to page it).
 
 :func:`encode` builds the bytes (sequence number and SEID in the header from the message);
 :func:`decode` raises only :class:`testbed.errors.DecodeError`. Both use the hand-written TLV codec
@@ -150,6 +151,7 @@ class IeType(IntEnum):
     MBR = 26
     PRECEDENCE = 29
     REPORTING_TRIGGERS = 37
+    REPORT_TYPE = 39
     OFFENDING_IE = 40
     DESTINATION_INTERFACE = 42
     UP_FUNCTION_FEATURES = 43
@@ -162,6 +164,7 @@ class IeType(IntEnum):
     VOLUME_MEASUREMENT = 66
     USAGE_REPORT_DELETION = 79
     URR_ID = 81
+    DOWNLINK_DATA_REPORT = 83
     OUTER_HEADER_CREATION = 84
     CP_FUNCTION_FEATURES = 89
     UE_IP_ADDRESS = 93
@@ -182,9 +185,10 @@ IE_NAMES: dict[int, str] = {
     1: "Create PDR", 2: "PDI", 3: "Create FAR", 4: "Forwarding Parameters", 6: "Create URR", 7: "Create QER",
     8: "Created PDR", 10: "Update FAR", 11: "Update Forwarding Parameters", 19: "Cause", 20: "Source Interface",
     21: "F-TEID", 22: "Network Instance", 25: "Gate Status", 26: "MBR", 29: "Precedence", 37: "Reporting Triggers",
-    40: "Offending IE", 42: "Destination Interface", 43: "UP Function Features", 44: "Apply Action", 56: "PDR ID",
+    39: "Report Type", 40: "Offending IE", 42: "Destination Interface", 43: "UP Function Features", 44: "Apply Action", 56: "PDR ID",
     57: "F-SEID", 60: "Node ID", 62: "Measurement Method", 63: "Usage Report Trigger", 66: "Volume Measurement",
-    79: "Usage Report (Session Deletion Resp)", 81: "URR ID", 84: "Outer Header Creation",
+    79: "Usage Report (Session Deletion Resp)", 81: "URR ID", 83: "Downlink Data Report",
+    84: "Outer Header Creation",
     89: "CP Function Features", 93: "UE IP Address", 95: "Outer Header Removal", 96: "Recovery Time Stamp",
     104: "UR-SEQN", 108: "FAR ID", 109: "QER ID", 113: "PDN Type", 114: "Failed Rule ID", 124: "QFI",
     159: "APN/DNN", 257: "S-NSSAI",
@@ -199,6 +203,15 @@ class ApplyAction:
     BUFF = 0x04
     NOCP = 0x08
     DUPL = 0x10
+
+
+class ReportType:
+    """Report Type flags, octet 5 (TS 29.244 8.2.21)."""
+
+    DLDR = 0x01  # Downlink Data Report
+    USAR = 0x02  # Usage Report
+    ERIR = 0x04  # Error Indication Report
+    UPIR = 0x08  # User Plane Inactivity Report
 
 
 UP_FEATURE_FTUP = 0x10  # UP Function Features octet 5 bit 5: F-TEID allocation in the UP function (8.2.25)
@@ -599,6 +612,29 @@ class SessionDeletionResponse(PfcpMessage):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SessionReportRequest(PfcpMessage):
+    """7.5.8, UP -> CP; the header SEID is the CP F-SEID's SEID. ``report_type``: :class:`ReportType`
+    flags; ``dl_data_pdr_ids``: the PDR IDs of the Downlink Data Report (7.5.8.2), present when DLDR is set."""
+
+    MSG_TYPE: ClassVar[int] = MsgType.SESSION_REPORT_REQUEST
+    SESSION: ClassVar[bool] = True
+    seid: int
+    report_type: int = ReportType.DLDR
+    dl_data_pdr_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionReportResponse(PfcpMessage):
+    """7.5.9, CP -> UP; the header SEID is the UP F-SEID's SEID."""
+
+    MSG_TYPE: ClassVar[int] = MsgType.SESSION_REPORT_RESPONSE
+    SESSION: ClassVar[bool] = True
+    seid: int
+    cause: int
+    offending_ie: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class OtherMessage(PfcpMessage):
     """A well-formed PFCP message of a type this codec does not model (decode only)."""
 
@@ -613,7 +649,8 @@ PFCP_MESSAGE_CLASSES: dict[int, type[PfcpMessage]] = {
         HeartbeatRequest, HeartbeatResponse, AssociationSetupRequest, AssociationSetupResponse,
         AssociationReleaseRequest, AssociationReleaseResponse, VersionNotSupportedResponse,
         SessionEstablishmentRequest, SessionEstablishmentResponse, SessionModificationRequest,
-        SessionModificationResponse, SessionDeletionRequest, SessionDeletionResponse)
+        SessionModificationResponse, SessionDeletionRequest, SessionDeletionResponse, SessionReportRequest,
+        SessionReportResponse)
 }
 
 
@@ -824,6 +861,17 @@ def _ies_of(msg: PfcpMessage) -> list[dict]:  # noqa: C901 - one branch per mess
         if m.offending_ie is not None:
             ies.append(_ie(IeType.OFFENDING_IE, _check_u("offending IE", m.offending_ie, 16)))
         ies += [_usage_report(u) for u in m.usage_reports]
+        return ies
+    if isinstance(msg, SessionReportRequest):
+        ies = [_ie(IeType.REPORT_TYPE, bytes((_check_u("report type", m.report_type, 8),)))]
+        if m.dl_data_pdr_ids:
+            ies.append(_ie(IeType.DOWNLINK_DATA_REPORT, [_ie(IeType.PDR_ID, {"Val": _check_u("PDR ID", p, 16)})
+                                                         for p in m.dl_data_pdr_ids]))
+        return ies
+    if isinstance(msg, SessionReportResponse):
+        ies = [_cause(m.cause)]
+        if m.offending_ie is not None:
+            ies.append(_ie(IeType.OFFENDING_IE, _check_u("offending IE", m.offending_ie, 16)))
         return ies
     raise TypeError(f"cannot encode {type(msg).__name__}")
 
@@ -1237,6 +1285,21 @@ def _dec_message(hdr: Header, c: _Ctx) -> PfcpMessage:  # noqa: C901 - one branc
         return SessionDeletionResponse(seq=seq, seid=seid or 0, cause=_dec_cause(c), offending_ie=_dec_offending(c),
                                        usage_reports=tuple(_dec_usage_report(c, v)
                                                            for v in c.all(IeType.USAGE_REPORT_DELETION)))
+    if t == MsgType.SESSION_REPORT_REQUEST:
+        rt = _raw(c.need(IeType.REPORT_TYPE))
+        if not rt:
+            raise c.err("Report Type is empty", Cause.INVALID_LENGTH, IeType.REPORT_TYPE)
+        pdr_ids: list[int] = []
+        for v in c.all(IeType.DOWNLINK_DATA_REPORT):
+            g = c.group(v, IeType.DOWNLINK_DATA_REPORT, "Downlink Data Report")
+            g.need(IeType.PDR_ID)
+            pdr_ids += [_u(g, IeType.PDR_ID, x) for x in g.all(IeType.PDR_ID)]
+        if rt[0] & ReportType.DLDR and not pdr_ids:
+            raise c.err(f"mandatory IE {_ie_name(IeType.DOWNLINK_DATA_REPORT)} missing", Cause.CONDITIONAL_IE_MISSING,
+                        IeType.DOWNLINK_DATA_REPORT)
+        return SessionReportRequest(seq=seq, seid=seid or 0, report_type=rt[0], dl_data_pdr_ids=tuple(pdr_ids))
+    if t == MsgType.SESSION_REPORT_RESPONSE:
+        return SessionReportResponse(seq=seq, seid=seid or 0, cause=_dec_cause(c), offending_ie=_dec_offending(c))
     return OtherMessage(seq=seq, msg_type=t, seid=seid, ies=tuple(k for k, _ in c.ies))
 
 
@@ -1313,6 +1376,13 @@ def dl_tunnel_update(gnb: OuterHeaderCreation) -> tuple[UpdateFar, ...]:
     return (UpdateFar(FAR_DL, ApplyAction.FORW, Interface.ACCESS, gnb),)
 
 
+def dl_buffer_update() -> tuple[UpdateFar, ...]:
+    """Update FAR of the downlink when the AN tunnel is released (TS 23.502 4.2.6 step 6, TS 29.244
+    5.2.3.1): buffer in the UP function and notify the CP function of the first buffered packet
+    (Apply Action BUFF | NOCP, 8.2.26)."""
+    return (UpdateFar(FAR_DL, ApplyAction.BUFF | ApplyAction.NOCP),)
+
+
 def response_type(request_type: int) -> int | None:
     return RESPONSE_TO.get(request_type)
 
@@ -1342,18 +1412,22 @@ __all__ = [
     "PfcpIeError",
     "PfcpMessage",
     "Qer",
+    "ReportType",
     "SessionDeletionRequest",
     "SessionDeletionResponse",
     "SessionEstablishmentRequest",
     "SessionEstablishmentResponse",
     "SessionModificationRequest",
     "SessionModificationResponse",
+    "SessionReportRequest",
+    "SessionReportResponse",
     "UpdateFar",
     "Urr",
     "UsageReport",
     "VersionNotSupportedResponse",
     "decode",
     "decode_pycrate",
+    "dl_buffer_update",
     "dl_tunnel_update",
     "encode",
     "encode_pycrate",

@@ -78,6 +78,8 @@ from .pfcp import (
     SessionEstablishmentResponse,
     SessionModificationRequest,
     SessionModificationResponse,
+    SessionReportRequest,
+    SessionReportResponse,
     UpdateFar,
     Urr,
     UsageReport,
@@ -92,6 +94,7 @@ from .pfcp import (
 CREATE_PDR, PDI, CREATE_FAR, FORWARDING_PARAMETERS, CREATE_URR, CREATE_QER, CREATED_PDR = 1, 2, 3, 4, 6, 7, 8
 UPDATE_FAR, UPDATE_FORWARDING_PARAMETERS, CAUSE, SOURCE_INTERFACE, F_TEID, NETWORK_INSTANCE = 10, 11, 19, 20, 21, 22
 GATE_STATUS, MBR, PRECEDENCE, REPORTING_TRIGGERS, OFFENDING_IE, DESTINATION_INTERFACE = 25, 26, 29, 37, 40, 42
+REPORT_TYPE, DOWNLINK_DATA_REPORT = 39, 83
 UP_FUNCTION_FEATURES, APPLY_ACTION, PDR_ID, F_SEID, NODE_ID, MEASUREMENT_METHOD = 43, 44, 56, 57, 60, 62
 USAGE_REPORT_TRIGGER, VOLUME_MEASUREMENT, USAGE_REPORT_DELETION, URR_ID, OUTER_HEADER_CREATION = 63, 66, 79, 81, 84
 CP_FUNCTION_FEATURES, UE_IP_ADDRESS, OUTER_HEADER_REMOVAL, RECOVERY_TIME_STAMP, UR_SEQN = 89, 93, 95, 96, 104
@@ -417,6 +420,22 @@ def _b_del_resp(m: Any) -> bytes:  # 7.5.7
     return b
 
 
+def _b_report_req(m: Any) -> bytes:  # 7.5.8
+    """Report Type (8.2.21), Downlink Data Report (7.5.8.2) with the PDR IDs."""
+    b = _IE_U8.pack(REPORT_TYPE, 1, _check_u("report type", m.report_type, 8))
+    if m.dl_data_pdr_ids:
+        b += _ie(DOWNLINK_DATA_REPORT, b"".join(_IE_U16.pack(PDR_ID, 2, _check_u("PDR ID", p, 16))
+                                                for p in m.dl_data_pdr_ids))
+    return b
+
+
+def _b_report_resp(m: Any) -> bytes:  # 7.5.9
+    b = _cause(m.cause)
+    if m.offending_ie is not None:
+        b += _offending(m.offending_ie)
+    return b
+
+
 _BODIES: dict[type, Any] = {
     HeartbeatRequest: _b_heartbeat,
     HeartbeatResponse: _b_heartbeat,
@@ -431,6 +450,8 @@ _BODIES: dict[type, Any] = {
     SessionModificationResponse: _b_mod_resp,
     SessionDeletionRequest: _b_empty,
     SessionDeletionResponse: _b_del_resp,
+    SessionReportRequest: _b_report_req,
+    SessionReportResponse: _b_report_resp,
 }
 
 
@@ -906,10 +927,29 @@ def _d_del_resp(hdr: Header, c: _Ctx) -> PfcpMessage:  # 7.5.7
                                    usage_reports=tuple(_dec_usage_report(c, v) for v in c.all(USAGE_REPORT_DELETION)))
 
 
+def _d_report_req(hdr: Header, c: _Ctx) -> PfcpMessage:  # 7.5.8
+    rt = c.need(REPORT_TYPE)
+    if not rt:
+        raise c.err("Report Type is empty", Cause.INVALID_LENGTH, REPORT_TYPE)
+    pdr_ids: list[int] = []
+    for v in c.all(DOWNLINK_DATA_REPORT):  # Downlink Data Report (7.5.8.2)
+        g = c.group(v, DOWNLINK_DATA_REPORT, "Downlink Data Report")
+        g.need(PDR_ID)
+        pdr_ids += [_pdr_id(g, x) for x in g.all(PDR_ID)]
+    if rt[0] & 0x01 and not pdr_ids:  # DLDR set: the Downlink Data Report is required (conditional IE)
+        raise c.err(f"mandatory IE {_ie_name(DOWNLINK_DATA_REPORT)} missing", Cause.CONDITIONAL_IE_MISSING,
+                    DOWNLINK_DATA_REPORT)
+    return SessionReportRequest(seq=hdr.seq, seid=hdr.seid or 0, report_type=rt[0], dl_data_pdr_ids=tuple(pdr_ids))
+
+
+def _d_report_resp(hdr: Header, c: _Ctx) -> PfcpMessage:  # 7.5.9
+    return SessionReportResponse(seq=hdr.seq, seid=hdr.seid or 0, cause=_dec_cause(c), offending_ie=_dec_offending(c))
+
+
 _NODE_DECODERS: dict[int, Any] = {1: _d_heartbeat, 2: _d_heartbeat, 5: _d_assoc_setup, 6: _d_assoc_setup,
                                   9: _d_assoc_release_req, 10: _d_assoc_release_resp, 11: _d_version_not_supported}
 _SESSION_DECODERS: dict[int, Any] = {50: _d_est_req, 51: _d_est_resp, 52: _d_mod_req, 53: _d_mod_resp,
-                                     54: _d_del_req, 55: _d_del_resp}
+                                     54: _d_del_req, 55: _d_del_resp, 56: _d_report_req, 57: _d_report_resp}
 
 
 def decode(buf: bytes) -> PfcpMessage:

@@ -26,6 +26,19 @@ Decisions (documented where the specification leaves a choice):
   whatever the result (a gNB that cannot honour "required" fails the setup instead, 8.2.1.2).
 - Release: the UPF session and the address are freed when the RELEASE COMMAND is produced; the record
   stays in state "releasing" until the UE's RELEASE COMPLETE (-> kind "released").
+- UP deactivation (:meth:`Smf.deactivate`, AN release TS 23.502 4.2.6 steps 5-6): PFCP Session
+  Modification of the downlink FAR to Apply Action BUFF|NOCP (TS 29.244 5.2.3.1, 8.2.26); the session
+  goes to "inactive". The UPF then buffers downlink packets and sends one PFCP Session Report Request
+  with a Downlink Data Report (7.5.8); :meth:`Smf.handle_n4_request` answers it and, once per
+  buffering episode, calls ``on_downlink_data(supi, psi)`` (Namf_Communication_N1N2MessageTransfer,
+  TS 23.502 4.2.3.3 step 3a: the AMF pages the UE).
+- UP re-activation (:meth:`Smf.activate`, service request TS 23.502 4.2.3.2 steps 4-5): kind
+  "activate" with the PDU Session Resource Setup Request Transfer (same UPF F-TEID, QoS flow,
+  security indication); the gNB's response transfer goes through :meth:`n2_setup_response` as for a
+  new session (FAR back to FORW with the new gNB F-TEID: the UPF sends what it buffered). A gNB that
+  cannot re-establish the resources of an "inactive" session leaves it inactive (no release).
+- Paging failure (:meth:`Smf.paging_failed`, 4.2.3.3 step 4): the downlink FAR is set to BUFF|NOCP
+  again, which the UPF reads as "discard what you buffered and report the next packet".
 """
 
 from __future__ import annotations
@@ -96,10 +109,14 @@ class Smf:
         self.upf_recovery_ts: int | None = None
         self.upf_features: bytes | None = None
         self._sessions: dict[tuple[str, int], SmSession] = {}
+        self._by_cp: dict[int, SmSession] = {}  # CP SEID -> session with a live PFCP session
         self._seids = itertools.count(1)
         self._locks: dict[str, asyncio.Lock] = {}
         self._assoc_lock: asyncio.Lock | None = None
         self.stats: dict[str, int] = {"created": 0, "rejected": 0, "released": 0, "errors": 0}
+        # Namf_Communication_N1N2MessageTransfer (TS 23.502 4.2.3.3 step 3a): called with (supi, psi)
+        # when the UPF reports buffered downlink data of an inactive session; the runner pages the UE
+        self.on_downlink_data: Callable[[str, int], Any] | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -149,6 +166,8 @@ class Smf:
             self.n4.on_peer_restart = self._upf_restarted  # type: ignore[attr-defined]
         if hasattr(self.n4, "on_peer_lost"):
             self.n4.on_peer_lost = lambda: self._event("smf.upf.lost", "warning", upf=self.upf_node_id)  # type: ignore[attr-defined]
+        if hasattr(self.n4, "on_request"):
+            self.n4.on_request = self.handle_n4_request  # type: ignore[attr-defined]
 
     async def _associate(self) -> None:
         if self._assoc_lock is None:
@@ -234,6 +253,7 @@ class Smf:
             raise
         assert s.ul_tunnel is not None
         self._sessions[(req.supi, psi)] = s
+        self._by_cp[s.cp_seid] = s
         s.state = "pending-n2"
         s.security_indication = sec
         ul, dl = cfg.session_ambr
@@ -336,7 +356,7 @@ class Smf:
             return self._error(psi, "the gNB's DL tunnel has no IPv4 address (only IPv4 N3 is supported)")
         async with self._lock(supi):
             s = self._sessions.get((supi, psi))
-            if s is None or s.state not in ("pending-n2", "active"):
+            if s is None or s.state not in ("pending-n2", "active", "inactive"):
                 return self._error(psi, f"no PDU session {psi} awaiting N2 setup for this UE")
             upd = P.SessionModificationRequest(seid=s.up_seid,
                                                update_fars=P.dl_tunnel_update(P.OuterHeaderCreation(tun.teid, tun.address)))
@@ -349,10 +369,12 @@ class Smf:
             if resp.cause != P.Cause.REQUEST_ACCEPTED:
                 return self._error(psi, f"UPF refused the modification (PFCP cause {resp.cause})")
             s.dl_tunnel = GtpTunnel(tun.address, tun.teid)
+            reactivated = s.reactivating or s.state == "inactive"
             s.state = "active"
+            s.reactivating = s.dl_data_notified = False
             s.security_result = t.security_result
         self._event("smf.session.active", supi=supi, pdu_session_id=psi, ue_ipv4=s.ue_ipv4, dl_teid=tun.teid,
-                    gnb=tun.address, qos_flows=list(t.qos_flows))
+                    gnb=tun.address, qos_flows=list(t.qos_flows), reactivated=reactivated)
         self._up_security_event(s)
         return SmReply(psi, None, None, "setup", ue_ipv4=s.ue_ipv4)
 
@@ -395,11 +417,131 @@ class Smf:
             s = self._sessions.get((supi, psi))
             if s is None or s.state == "releasing":
                 return self._error(psi, f"no PDU session {psi} for this UE")
+            if s.state == "inactive" or s.reactivating:
+                # the gNB could not re-establish the UP of an existing session: it stays (inactive)
+                s.reactivating = False
+                s.state = "inactive"
+                self._event("smf.session.reactivation_failed", "notice", supi=supi, pdu_session_id=psi, reason=why)
+                return self._error(psi, why)
             await self._free(s, why)
             cmd = nas.encode(nas.PduSessionReleaseCommand(pdu_session_id=psi, pti=0,
                                                           cause=FiveGsmCause.INSUFFICIENT_RESOURCES))
             s.state, s.release_command, s.release_transfer = "releasing", cmd, None
         return SmReply(psi, cmd, None, "release", ue_ipv4=s.ue_ipv4, cause=why)
+
+    # ------------------------------------------------------------------ UP deactivation / re-activation
+
+    async def deactivate(self, supi: str, pdu_session_ids: tuple[int, ...] | list[int]) -> list[int]:
+        """AN release (TS 23.502 4.2.6 steps 5-6): the UP connections of these sessions are deactivated.
+
+        PFCP Session Modification: the downlink FAR buffers and notifies (BUFF|NOCP, TS 29.244 5.2.3.1);
+        the session goes to "inactive". Returns the PDU session IDs deactivated (already inactive ones
+        are skipped unless a re-activation or paging for them was cut short; releasing and unknown
+        ones are skipped)."""
+        done: list[int] = []
+        async with self._lock(supi):
+            for psi in pdu_session_ids:
+                s = self._sessions.get((supi, psi))
+                if s is None or s.state not in ("pending-n2", "active", "inactive"):
+                    continue
+                if s.state == "inactive" and not (s.reactivating or s.dl_data_notified):
+                    continue  # nothing changed since the last deactivation
+                # (an inactive session whose re-activation or paging was cut short: re-armed, so that
+                # the next downlink packet is reported again)
+                try:
+                    resp = await self._n4(P.SessionModificationRequest(seid=s.up_seid,
+                                                                       update_fars=P.dl_buffer_update()))
+                except N4Error as e:
+                    self._event("smf.n4.failure", "warning", op="modification", error=str(e), supi=supi)
+                    continue
+                assert isinstance(resp, P.SessionModificationResponse)
+                if resp.cause != P.Cause.REQUEST_ACCEPTED:
+                    self._event("smf.n4.failure", "warning", op="modification", cause=int(resp.cause), supi=supi)
+                    continue
+                s.state, s.dl_tunnel = "inactive", None
+                s.reactivating = s.dl_data_notified = False
+                done.append(psi)
+                self._event("smf.session.deactivated", supi=supi, pdu_session_id=psi, ue_ipv4=s.ue_ipv4)
+        return done
+
+    async def activate(self, supi: str, pdu_session_id: int) -> SmReply:
+        """UP re-activation (TS 23.502 4.2.3.2 steps 4-5): kind "activate" with the PDU Session Resource
+        Setup Request Transfer for the (new) gNB; the gNB's answer comes through :meth:`n2_setup_response`."""
+        psi = pdu_session_id
+        cfg = self.config
+        async with self._lock(supi):
+            s = self._sessions.get((supi, psi))
+            if s is None or s.state not in ("pending-n2", "active", "inactive") or s.ul_tunnel is None:
+                self._event("smf.session.reactivation_failed", "notice", supi=supi, pdu_session_id=psi,
+                            reason="no such PDU session")
+                return self._error(psi, f"no PDU session {psi} to re-activate for this UE")
+            s.reactivating = True
+            ul, dl = cfg.session_ambr
+            transfer = PduSessionResourceSetupRequestTransfer(
+                ul_tunnel=s.ul_tunnel, pdu_session_type="ipv4",
+                qos_flows=(QosFlowRequest(cfg.qfi, cfg.five_qi, cfg.arp_priority),),
+                session_ambr=UeAmbr(dl=dl, ul=ul), security_indication=s.security_indication)
+        self._event("smf.session.activating", supi=supi, pdu_session_id=psi, ue_ipv4=s.ue_ipv4,
+                    ul_teid=s.ul_tunnel.teid)
+        return SmReply(psi, None, transfer.to_bytes(), "activate", ue_ipv4=s.ue_ipv4)
+
+    async def paging_failed(self, supi: str, pdu_session_ids: tuple[int, ...] | list[int]) -> None:
+        """Namf_Communication_N1N2TransferFailureNotification (TS 23.502 4.2.3.3 step 4): the UE did not
+        answer. The UPF discards what it buffered and will report the next downlink packet (the
+        downlink FAR is set to BUFF|NOCP again)."""
+        async with self._lock(supi):
+            for psi in pdu_session_ids:
+                s = self._sessions.get((supi, psi))
+                if s is None or s.state != "inactive":
+                    continue
+                s.dl_data_notified = False
+                try:
+                    await self._n4(P.SessionModificationRequest(seid=s.up_seid, update_fars=P.dl_buffer_update()))
+                except N4Error as e:
+                    self._event("smf.n4.failure", "warning", op="modification", error=str(e), supi=supi)
+                self._event("smf.paging_failed", "notice", supi=supi, pdu_session_id=psi)
+
+    def handle_n4_request(self, data: bytes) -> bytes | None:
+        """A PFCP request from the UPF (the N4 transport calls this): Session Report Request (TS 29.244
+        7.5.8) -> Session Report Response; other requests None (the transport answers heartbeats)."""
+        try:
+            msg = P.decode(data)
+        except P.PfcpIeError as e:
+            hdr = e.header
+            if hdr is None or hdr.msg_type != P.MsgType.SESSION_REPORT_REQUEST:
+                return None
+            s = self._by_cp_seid(hdr.seid or 0)
+            return P.encode(P.SessionReportResponse(seq=hdr.seq, seid=s.up_seid if s else 0, cause=int(e.cause),
+                                                    offending_ie=e.ie_type))
+        except DecodeError as e:
+            log.info("malformed PFCP request from the UPF dropped: %s", e)
+            return None
+        if not isinstance(msg, P.SessionReportRequest):
+            return None
+        s = self._by_cp_seid(msg.seid)
+        if s is None:
+            self._event("smf.session_report.unknown", "notice", seid=msg.seid)
+            return P.encode(P.SessionReportResponse(seq=msg.seq, seid=0, cause=P.Cause.SESSION_CONTEXT_NOT_FOUND))
+        if msg.report_type & P.ReportType.DLDR:
+            self._downlink_data(s)
+        return P.encode(P.SessionReportResponse(seq=msg.seq, seid=s.up_seid, cause=P.Cause.REQUEST_ACCEPTED))
+
+    def _downlink_data(self, s: SmSession) -> None:
+        """Downlink Data Report for ``s`` (TS 23.502 4.2.3.3 steps 2a-3a)."""
+        notify = s.state == "inactive" and not s.dl_data_notified and not s.reactivating
+        self._event("smf.dl_data_notification", supi=s.supi, pdu_session_id=s.pdu_session_id, state=s.state,
+                    paging=notify)
+        if not notify:
+            return  # UP active again / re-activation running / AMF already paging: nothing to do
+        s.dl_data_notified = True
+        if self.on_downlink_data is not None:
+            try:
+                self.on_downlink_data(s.supi, s.pdu_session_id)
+            except Exception:  # noqa: BLE001 - the AMF side must not break N4
+                log.exception("downlink data notification for %s/%s failed", s.supi, s.pdu_session_id)
+
+    def _by_cp_seid(self, seid: int) -> SmSession | None:
+        return self._by_cp.get(seid)
 
     # ------------------------------------------------------------------ release
 
@@ -471,6 +613,7 @@ class Smf:
 
     async def _free(self, s: SmSession, why: str) -> None:
         """PFCP Session Deletion (usage reported in the event) and the address back to the pool."""
+        self._by_cp.pop(s.cp_seid, None)
         usage: dict[str, int] = {}
         if s.up_seid:
             try:

@@ -46,7 +46,9 @@ class SmReply:
 
     ``kind``: ``"setup"`` (accept + N2 setup request transfer, or N2 setup completed), ``"reject"``
     (5GSM reject / status for the UE), ``"release"`` (release command + N2 release command transfer),
-    ``"released"`` (the session is gone), ``"error"`` (nothing to send; ``cause`` says why).
+    ``"released"`` (the session is gone), ``"activate"`` (N2 setup request transfer only: the user plane
+    of an existing session is re-activated, TS 23.502 4.2.3.2), ``"error"`` (nothing to send; ``cause``
+    says why).
     """
 
     pdu_session_id: int
@@ -57,7 +59,7 @@ class SmReply:
     cause: str | None = None
 
 
-KINDS = ("setup", "reject", "release", "released", "error")
+KINDS = ("setup", "activate", "reject", "release", "released", "error")
 
 # --------------------------------------------------------------------------- configuration
 
@@ -231,7 +233,9 @@ class SmfConfig:
 
 # --------------------------------------------------------------------------- session state
 
-STATES = ("establishing", "pending-n2", "active", "releasing")
+# "inactive": the UP connection is deactivated (AN released, UE in CM-IDLE; TS 23.502 4.2.6); the UPF
+# buffers downlink data and reports it (TS 29.244 5.2.3.1) until the UP is re-activated (4.2.3.2)
+STATES = ("establishing", "pending-n2", "active", "inactive", "releasing")
 
 
 @dataclass
@@ -252,6 +256,8 @@ class SmSession:
     release_transfer: bytes | None = None
     security_indication: SecurityIndication | None = None  # what the N2 setup request transfer asked for
     security_result: SecurityResult | None = None  # what the gNB reported (N2 setup response transfer)
+    dl_data_notified: bool = False  # a downlink data notification went to the AMF (paging in progress)
+    reactivating: bool = False  # an N2 setup request transfer for UP re-activation went out
 
     def info(self) -> SessionInfo:
         res = self.security_result

@@ -6,8 +6,9 @@
 - UDP 8805 on the N4 address: PFCP (TS 29.244);
 - UDP 2152 on the N3 address: GTP-U (TS 29.281); uplink T-PDUs are written to the TUN;
 - the TUN (``--tun``, address = first host of the UE pool, MTU 1400): downlink IP packets to UE
-  addresses are read (``loop.add_reader``) and sent as G-PDUs to the gNB; IPv4 forwarding is
-  enabled in the node's namespace so that the kernel routes between the TUN and N6;
+  addresses are read (``loop.add_reader``) and sent as G-PDUs to the gNB (or buffered while the UE is
+  idle, with a PFCP Session Report Request to the SMF); IPv4 forwarding is enabled in the node's
+  namespace so that the kernel routes between the TUN and N6;
 - ``--control``: one JSON request per line, one JSON answer per line: ``{"op": "sessions"}``,
   ``{"op": "counters"}``, ``{"op": "ping"}``;
 - ``--events``: JSON-lines events (:class:`testbed.runtime.events.EventWriter`).
@@ -46,8 +47,9 @@ TUN_BATCH = 256  # packets read per TUN wake-up, so N3 is not starved
 
 
 class _Pfcp(asyncio.DatagramProtocol):
-    def __init__(self, upf: Upf):
-        self.upf = upf
+    def __init__(self, owner: UpfProcess):
+        self.owner = owner
+        self.upf = owner.upf
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
@@ -61,6 +63,7 @@ class _Pfcp(asyncio.DatagramProtocol):
             return
         if resp is not None and self.transport is not None:
             self.transport.sendto(resp, addr)
+        self.owner.flush()  # a FAR that turned to FORW releases the buffered downlink
 
 
 class _Gtpu(asyncio.DatagramProtocol):
@@ -99,6 +102,7 @@ class UpfProcess:
         self.events = events
         self._pfcp: asyncio.DatagramTransport | None = None
         self._gtpu: _Gtpu | None = None
+        self._poll: asyncio.Task | None = None
         self._server: asyncio.AbstractServer | None = None
         self.n6_dropped = 0
 
@@ -118,7 +122,7 @@ class UpfProcess:
             # pyroute2's synchronous IPRoute runs its own event loop: configure the TUN in a worker thread
             await loop.run_in_executor(None, self.tun.open)
             loop.add_reader(self.tun.fd, self._on_tun)
-        self._pfcp, _ = await loop.create_datagram_endpoint(lambda: _Pfcp(self.upf), local_addr=(self.n4, self.n4_port))
+        self._pfcp, _ = await loop.create_datagram_endpoint(lambda: _Pfcp(self), local_addr=(self.n4, self.n4_port))
         gt, self._gtpu = await loop.create_datagram_endpoint(lambda: _Gtpu(self), local_addr=(self.n3, self.n3_port))
         sock = gt.get_extra_info("socket")
         with contextlib.suppress(OSError):  # bursts of user plane traffic
@@ -132,6 +136,27 @@ class UpfProcess:
                 path.unlink()
             self._server = await asyncio.start_unix_server(self._handle_control, path=str(path))
             os.chmod(path, 0o600)
+        self._poll = asyncio.create_task(self._poll_loop(), name="upf-report-retransmission")
+
+    async def _poll_loop(self) -> None:
+        """Session Report Request retransmission (T1, N1: TS 29.244 7.6)."""
+        while True:
+            await asyncio.sleep(self.upf.report_t1 / 2)
+            try:
+                self.upf.poll()
+            except Exception:  # noqa: BLE001
+                log.exception("PFCP report retransmission failed")
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what the UPF originated: Session Report Requests (N4) and flushed buffered G-PDUs (N3)."""
+        for data, dest in self.upf.take_pfcp():
+            if self._pfcp is not None and dest is not None:
+                self._pfcp.sendto(data, dest)
+        gt = self._gtpu.transport if self._gtpu is not None else None
+        for data, peer in self.upf.take_n3():
+            if gt is not None:
+                gt.sendto(data, peer)
 
     def to_n6(self, pkt: bytes) -> None:
         if self.tun is None or not self.tun.write(pkt):
@@ -159,6 +184,8 @@ class UpfProcess:
                 continue
             if out is not None and gtpu is not None and gtpu.transport is not None:
                 gtpu.transport.sendto(out[0], out[1])
+            elif out is None:
+                self.flush()  # a buffered packet may have triggered a Session Report Request
 
     async def _handle_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -193,6 +220,11 @@ class UpfProcess:
         return {"ok": False, "error": f"unknown op {op!r} (sessions, counters, ping)"}
 
     async def stop(self) -> None:
+        if self._poll is not None:
+            self._poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._poll
+            self._poll = None
         if self.tun is not None and self.tun.fd >= 0:
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_reader(self.tun.fd)

@@ -20,6 +20,20 @@ with sockets and a TUN device.
   an unknown TEID is answered with an Error Indication (TS 29.281 7.3.1, rate limited).
 - N6 downlink (:meth:`Upf.downlink`): an IPv4 packet to a UE address is encapsulated towards the
   gNB's F-TEID of the downlink FAR, with the QFI in a PDU Session Container (TS 38.415).
+- Buffering (TS 29.244 5.2.3.1): while the downlink FAR says BUFF (no gNB tunnel yet, or the UE is
+  in CM-IDLE after an AN release) downlink packets are buffered per session, at most
+  ``dl_buffer_packets`` packets / ``dl_buffer_bytes`` octets, ``dl_buffer_total_bytes`` over all
+  sessions (beyond: dropped and counted, ``dl_buffer_full``). With NOCP the first buffered packet of a buffering episode triggers one
+  PFCP Session Report Request with a Downlink Data Report (7.5.8, report type DLDR) to the CP
+  function; further packets are not reported until the FAR is updated (duplicate suppression).
+  The request is retransmitted on T1 up to N1 times (:meth:`Upf.poll`) until the Session Report
+  Response comes back. When the FAR turns to FORW with the gNB's F-TEID the buffer is sent, in
+  order, before any newer packet (:meth:`Upf.take_n3`); a FAR update to DROP, or to BUFF while
+  already buffering (the CP function re-arming after a paging failure, TS 23.502 4.2.3.3 step 4),
+  discards it. Events ``upf.buffered`` (first packet of an episode), ``upf.buffer_dropped`` (first
+  drop of an episode), ``upf.dl_data_report``, ``upf.buffer_flushed``, ``upf.buffer_discarded``.
+- Outputs the UPF originates itself (not answers) wait in :meth:`Upf.take_pfcp` (Session Report
+  Requests, to the CP function's association address) and :meth:`Upf.take_n3` (flushed G-PDUs).
 
 Per-session and global counters (packets, octets, drops by reason) are in :meth:`Upf.counters`;
 the deletion response reports the session's volumes in a Usage Report (TS 29.244 7.5.7.2).
@@ -31,7 +45,7 @@ import ipaddress
 import logging
 import secrets
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +59,11 @@ log = logging.getLogger("testbed.core.upf")
 NTP_EPOCH_OFFSET = 2208988800  # Recovery Time Stamp counts seconds since 1900 (TS 29.244 8.2.65)
 RESPONSE_CACHE_SECONDS = 30.0  # > T1 x N1 of any sane peer
 RESPONSE_CACHE_SIZE = 4096
+DL_BUFFER_PACKETS = 64  # per session
+DL_BUFFER_BYTES = 256 * 1024  # per session
+DL_BUFFER_TOTAL_BYTES = 64 * 1024 * 1024  # all sessions together (a DN flooding idle UEs cannot exhaust memory)
+REPORT_T1 = 1.0  # Session Report Request retransmission timer (TS 29.244 7.6)
+REPORT_N1 = 3  # transmissions of a Session Report Request
 
 EventFn = Callable[..., Any]
 
@@ -80,6 +99,13 @@ class UpfSession:
     ue_packed: bytes = b""
     dl_peer: tuple[str, int] | None = None
     cp_peer: str | None = None  # source IP of the CP function's requests (None: in-process, unchecked)
+    dl_pdr_id: int = 0
+    dl_buffer: deque = field(default_factory=deque)  # buffered downlink IPv4 packets (TS 29.244 5.2.3.1)
+    dl_buffer_octets: int = 0
+    report_sent: bool = False  # Downlink Data Report sent in this buffering episode (duplicate suppression)
+    drop_reported: bool = False  # upf.buffer_dropped emitted in this buffering episode
+    buffered: int = 0  # packets buffered, ever
+    flushed: int = 0  # buffered packets sent once the FAR turned to FORW
 
     def info(self) -> dict[str, Any]:
         return {"seid": self.up_seid, "cp_seid": self.cp_seid, "cp": self.cp_node, "ue_ipv4": self.ue_ipv4,
@@ -89,7 +115,19 @@ class UpfSession:
     def counters(self) -> dict[str, Any]:
         return {"seid": self.up_seid, "ue_ipv4": self.ue_ipv4, "ul_packets": self.ul_packets,
                 "ul_bytes": self.ul_bytes, "dl_packets": self.dl_packets, "dl_bytes": self.dl_bytes,
+                "dl_buffered": self.buffered, "dl_flushed": self.flushed, "dl_buffer_now": len(self.dl_buffer),
                 "drops": dict(self.drops)}
+
+
+@dataclass
+class _PendingReport:
+    """A Session Report Request waiting for its response (retransmitted on T1, TS 29.244 7.6)."""
+
+    up_seid: int
+    data: bytes
+    dest: Any
+    sent_at: float
+    transmissions: int = 1
 
 
 @dataclass
@@ -122,7 +160,10 @@ class Upf:
     def __init__(self, n3_address: str, ue_pool: str, *, node_id: str | None = None,
                  on_event: EventFn | None = None, clock: Callable[[], float] = time.monotonic,
                  max_sessions: int = 65536, strict_peer: bool = False, error_indication_rate: float = 100.0,
-                 n3_port: int = gtpu.PORT, allowed_cp: Iterable[str] | None = None):
+                 n3_port: int = gtpu.PORT, allowed_cp: Iterable[str] | None = None,
+                 dl_buffer_packets: int = DL_BUFFER_PACKETS, dl_buffer_bytes: int = DL_BUFFER_BYTES,
+                 dl_buffer_total_bytes: int = DL_BUFFER_TOTAL_BYTES,
+                 report_t1: float = REPORT_T1, report_n1: int = REPORT_N1):
         try:
             self.n3_address = str(ipaddress.IPv4Address(n3_address))
         except ValueError:
@@ -151,6 +192,17 @@ class Upf:
         self._ei_last = clock()
         self.stats: Counter = Counter()
         self.drops: Counter = Counter()
+        if min(dl_buffer_packets, dl_buffer_bytes, dl_buffer_total_bytes) < 0 or report_t1 <= 0 or report_n1 < 1:
+            raise ValueError("buffer limits must be >= 0, report T1 > 0 and N1 >= 1")
+        self.dl_buffer_packets = dl_buffer_packets
+        self.dl_buffer_bytes = dl_buffer_bytes
+        self.dl_buffer_total_bytes = dl_buffer_total_bytes
+        self.buffered_octets = 0  # over all sessions
+        self.report_t1, self.report_n1 = report_t1, report_n1
+        self._pfcp_out: list[tuple[bytes, Any]] = []  # requests the UPF originates (Session Report)
+        self._n3_out: list[tuple[bytes, tuple[str, int]]] = []  # flushed buffered downlink G-PDUs
+        self._reports: dict[int, _PendingReport] = {}  # sequence number -> unanswered Session Report
+        self._report_seq = secrets.randbelow(0xFFFFFF)
 
     # ------------------------------------------------------------------ events / helpers
 
@@ -190,6 +242,7 @@ class Upf:
             tot["dl_bytes"] += s.dl_bytes
         g = {k: self.stats[k] + tot[k] for k in ("ul_packets", "ul_bytes", "dl_packets", "dl_bytes")}
         g.update({"sessions": len(self._sessions), "associations": len(self.associations),
+                  "dl_buffered_packets": self.stats["dl_buffered"], "dl_buffer_octets_now": self.buffered_octets,
                   "drops": dict(self.drops), "pfcp": {k: v for k, v in self.stats.items() if k.startswith("pfcp")}})
         return {"global": g, "sessions": [s.counters() for s in self._sessions.values()]}
 
@@ -207,6 +260,9 @@ class Upf:
             self.stats["pfcp_version_not_supported"] += 1
             return P.encode(P.VersionNotSupportedResponse(seq=hdr.seq))
         if not hdr.is_request:
+            if hdr.msg_type == P.MsgType.SESSION_REPORT_RESPONSE:
+                self._report_response(datagram, hdr, src)
+                return None
             self.stats["pfcp_unexpected_response"] += 1
             return None
         now = self.clock()
@@ -251,6 +307,74 @@ class Upf:
             if now - t < RESPONSE_CACHE_SECONDS:
                 break
             del r[k]
+
+    # -- requests the UPF originates: Session Report (TS 29.244 7.5.8, 5.2.3.1)
+
+    def take_pfcp(self) -> list[tuple[bytes, Any]]:
+        """The PFCP requests to send (datagram, CP function address), oldest first; clears the queue."""
+        out, self._pfcp_out = self._pfcp_out, []
+        return out
+
+    def take_n3(self) -> list[tuple[bytes, tuple[str, int]]]:
+        """Flushed buffered downlink G-PDUs (datagram, gNB address), in order; clears the queue."""
+        out, self._n3_out = self._n3_out, []
+        return out
+
+    def poll(self) -> None:
+        """Retransmit unanswered Session Report Requests after T1; give up after N1 transmissions
+        (the session may report again on its next buffered packet). Call it about every T1."""
+        now = self.clock()
+        for seq, r in list(self._reports.items()):
+            if now - r.sent_at < self.report_t1:
+                continue
+            s = self._sessions.get(r.up_seid)
+            if s is None:
+                del self._reports[seq]
+                continue
+            if r.transmissions >= self.report_n1:
+                del self._reports[seq]
+                s.report_sent = False
+                self.stats["pfcp_reports_unanswered"] += 1
+                self._event("upf.dl_data_report_failed", "warning", seid=s.up_seid, cp_seid=s.cp_seid,
+                            ue_ipv4=s.ue_ipv4, transmissions=r.transmissions)
+                continue
+            r.transmissions += 1
+            r.sent_at = now
+            self.stats["pfcp_report_retransmissions"] += 1
+            self._pfcp_out.append((r.data, r.dest))
+
+    def _send_report(self, s: UpfSession) -> None:
+        self._report_seq = (self._report_seq % 0xFFFFFF) + 1
+        seq = self._report_seq
+        data = P.encode(P.SessionReportRequest(seq=seq, seid=s.cp_seid, report_type=P.ReportType.DLDR,
+                                               dl_data_pdr_ids=(s.dl_pdr_id,)))
+        assoc = self.associations.get(s.cp_node)
+        dest = assoc.address if assoc is not None else None
+        self._reports[seq] = _PendingReport(s.up_seid, data, dest, self.clock())
+        self._pfcp_out.append((data, dest))
+        s.report_sent = True
+        self.stats["pfcp_reports_sent"] += 1
+        self._event("upf.dl_data_report", seid=s.up_seid, cp_seid=s.cp_seid, ue_ipv4=s.ue_ipv4,
+                    pdr_id=s.dl_pdr_id, buffered=len(s.dl_buffer))
+
+    def _report_response(self, datagram: bytes, hdr: P.Header, src: Any) -> None:
+        r = self._reports.get(hdr.seq)
+        if r is None or (r.dest is not None and src is not None and _ip_of(src) != _ip_of(r.dest)):
+            self.stats["pfcp_unexpected_response"] += 1
+            return
+        try:
+            msg = P.decode(datagram)
+        except DecodeError as e:
+            self.stats["pfcp_malformed"] += 1
+            log.info("Session Report Response from %s dropped: %s", src, e)
+            return
+        del self._reports[hdr.seq]
+        assert isinstance(msg, P.SessionReportResponse)
+        self.stats["pfcp_report_responses"] += 1
+        if msg.cause != P.Cause.REQUEST_ACCEPTED:
+            s = self._sessions.get(r.up_seid)
+            self._event("upf.dl_data_report_rejected", "notice", seid=r.up_seid, cause=int(msg.cause),
+                        ue_ipv4=None if s is None else s.ue_ipv4)
 
     def _ie_error_response(self, hdr: P.Header, e: P.PfcpIeError, src: Any) -> P.PfcpMessage | None:
         t = hdr.msg_type
@@ -403,16 +527,73 @@ class Upf:
         s = UpfSession(up_seid=self._new_id(64, self._sessions), cp_seid=msg.cp_fseid.seid,
                        cp_address=msg.cp_fseid.ipv4, cp_node=msg.node_id, ue_ipv4=ue_ip, ul_teid=teid,
                        pdrs=pdrs, fars=fars, urrs={u.urr_id: u for u in msg.urrs}, qers=qers, dnn=msg.dnn, qfi=qfi,
-                       ue_packed=packed)
+                       ue_packed=packed, dl_pdr_id=dlp.pdr_id)
         s.ul_forward = bool(ulfar.action & P.ApplyAction.FORW)
         self._apply_dl_far(s, dlfar.action, dlfar.outer_header_creation)
         return s
 
     def _apply_dl_far(self, s: UpfSession, action: int, ohc: P.OuterHeaderCreation | None) -> None:
+        was = s.dl_action
         s.dl_action = action
         if ohc is not None:
             s.dl_teid, s.gnb_address = ohc.teid, ohc.ipv4
         s.dl_peer = (s.gnb_address, self.n3_port) if action & P.ApplyAction.FORW and s.gnb_address else None
+        # every update of the downlink FAR ends the buffering episode (TS 29.244 5.2.3.1: report again)
+        s.report_sent = s.drop_reported = False
+        if s.dl_peer is not None and s.dl_teid is not None:
+            self._flush(s)
+        elif s.dl_buffer and (action & P.ApplyAction.DROP or (was & P.ApplyAction.BUFF and action & P.ApplyAction.BUFF)):
+            self._discard(s, "dropped by the FAR" if action & P.ApplyAction.DROP else "buffering re-armed")
+
+    def _flush(self, s: UpfSession) -> None:
+        """Send what was buffered, in order, towards the gNB (the FAR forwards now)."""
+        if not s.dl_buffer:
+            return
+        assert s.dl_peer is not None and s.dl_teid is not None
+        n = len(s.dl_buffer)
+        while s.dl_buffer:
+            pkt = s.dl_buffer.popleft()
+            s.dl_packets += 1
+            s.dl_bytes += len(pkt)
+            self._n3_out.append((gtpu.encode_gpdu(s.dl_teid, pkt, qfi=s.qfi), s.dl_peer))
+        self.buffered_octets -= s.dl_buffer_octets
+        s.dl_buffer_octets = 0
+        s.flushed += n
+        self._event("upf.buffer_flushed", seid=s.up_seid, ue_ipv4=s.ue_ipv4, packets=n, gnb=s.gnb_address,
+                    dl_teid=s.dl_teid)
+
+    def _discard(self, s: UpfSession, why: str) -> None:
+        n = len(s.dl_buffer)
+        for _ in range(n):
+            self._drop("dl_buffer_discarded", s)
+        s.dl_buffer.clear()
+        self.buffered_octets -= s.dl_buffer_octets
+        s.dl_buffer_octets = 0
+        if n:
+            self._event("upf.buffer_discarded", "notice", seid=s.up_seid, ue_ipv4=s.ue_ipv4, packets=n, reason=why)
+
+    def _buffer(self, s: UpfSession, pkt: bytes) -> None:
+        """Buffer a downlink packet of ``s`` (FAR BUFF), report the first one when NOCP is set."""
+        n = len(pkt)
+        if (len(s.dl_buffer) >= self.dl_buffer_packets or s.dl_buffer_octets + n > self.dl_buffer_bytes
+                or self.buffered_octets + n > self.dl_buffer_total_bytes):
+            self._drop("dl_buffer_full", s)
+            if not s.drop_reported:
+                s.drop_reported = True
+                self._event("upf.buffer_dropped", "warning", seid=s.up_seid, ue_ipv4=s.ue_ipv4,
+                            buffered=len(s.dl_buffer), octets=s.dl_buffer_octets,
+                            dropped_total=s.drops["dl_buffer_full"])
+        else:
+            first = not s.dl_buffer
+            s.dl_buffer.append(pkt)
+            s.dl_buffer_octets += n
+            self.buffered_octets += n
+            s.buffered += 1
+            self.stats["dl_buffered"] += 1
+            if first:
+                self._event("upf.buffered", seid=s.up_seid, ue_ipv4=s.ue_ipv4, notify=bool(s.dl_action & P.ApplyAction.NOCP))
+        if s.dl_action & P.ApplyAction.NOCP and not s.report_sent:
+            self._send_report(s)
 
     def _install(self, s: UpfSession) -> None:
         self._sessions[s.up_seid] = s
@@ -421,6 +602,7 @@ class Upf:
         self._by_cp[(s.cp_node, s.cp_seid)] = s
 
     def _remove(self, s: UpfSession, why: str) -> None:
+        self._discard(s, "session deleted")
         self._sessions.pop(s.up_seid, None)
         if self._by_teid.get(s.ul_teid) is s:
             del self._by_teid[s.ul_teid]
@@ -571,7 +753,10 @@ class Upf:
             return None
         peer = s.dl_peer
         if peer is None or s.dl_teid is None:
-            self._drop("dl_buffered" if s.dl_action & P.ApplyAction.BUFF else "dl_far_drop", s)
+            if s.dl_action & P.ApplyAction.BUFF:
+                self._buffer(s, bytes(ip_packet))
+            else:
+                self._drop("dl_far_drop", s)
             return None
         s.dl_packets += 1
         s.dl_bytes += len(ip_packet)

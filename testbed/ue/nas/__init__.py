@@ -27,6 +27,7 @@ from .outputs import (
     StartTimer,
     StopTimer,
     UeOutput,
+    UserPlaneResult,
 )
 from .sm import SessionState
 
@@ -46,5 +47,6 @@ __all__ = [
     "UeNas",
     "UeNasConfig",
     "UeOutput",
+    "UserPlaneResult",
     "guti_string",
 ]

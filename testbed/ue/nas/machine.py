@@ -6,7 +6,8 @@ RRCSetupComplete for an initial message, else ULInformationTransfer), NAS timers
 set-up and tear-down, events. Downlink NAS PDUs (DLInformationTransfer) come back through
 :meth:`UeNas.nas_received`, timer expiries through :meth:`UeNas.timer_expired`, the end of the RRC
 connection through :meth:`UeNas.connection_released`, the serving cell through
-:meth:`UeNas.cell_changed`. Nothing the network sends can raise: malformed, unexpected or
+:meth:`UeNas.cell_changed`, paging with the UE's 5G-S-TMSI through :meth:`UeNas.paging_received`
+and uplink user data that cannot go (5GMM-IDLE) through :meth:`UeNas.uplink_data`. Nothing the network sends can raise: malformed, unexpected or
 unverifiable messages are dropped, counted in :attr:`UeNas.counters` and reported as events.
 
 State (TS 24.501 5.1.3): ``state`` is the 5GMM main state ("deregistered",
@@ -119,6 +120,9 @@ class UeNas:
         self.sm_pending: dict[int, SmPending] = {}
         self.next_pti = 1
         self.ul_queue: list[bytes] = []
+        # service request (5.6.1): PDU sessions with uplink user data held for the user plane, the type
+        self.ul_data_pending: set[int] = set()
+        self.service_type = 0
 
     def __repr__(self) -> str:
         return f"UeNas(state={self.state}, cm={self.cm_state}, sessions={sorted(self.sessions)})"
@@ -189,6 +193,28 @@ class UeNas:
         sm.release(self, psi, out)
         return out
 
+    def paging_received(self) -> list[UeOutput]:
+        """Paged with our 5G-S-TMSI (TS 24.501 5.6.2.2.1): SERVICE REQUEST "mobile terminated services"
+        when registered and in 5GMM-IDLE; ignored otherwise."""
+        out: list[UeOutput] = []
+        try:
+            service.paging(self, out)
+        except Exception as exc:  # noqa: BLE001 - never crash the runner
+            self._internal_error(out, "paging_received", exc)
+        return out
+
+    def uplink_data(self, psi: int) -> list[UeOutput]:
+        """Uplink user data for PDU session ``psi`` that the radio side cannot send (5GMM-IDLE, or a
+        service request is running): SERVICE REQUEST "data" with the Uplink data status (5.6.1.2).
+        The data may be held (``psi in self.ul_data_pending``) until :class:`UserPlaneResult` says
+        whether to send or drop it; otherwise it is dropped."""
+        out: list[UeOutput] = []
+        try:
+            service.uplink_data(self, psi, out)
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error(out, "uplink_data", exc)
+        return out
+
     def cell_changed(self, plmn: tuple[str, str], tac: int, cag_ids: tuple[int, ...] = ()) -> list[UeOutput]:
         """The serving cell changed (cell selection/reselection). A registered UE entering a
         tracking area outside its TAI list starts a mobility registration update (5.5.1.3.2 a)."""
@@ -249,6 +275,7 @@ class UeNas:
         self.cm_state = "idle"
         self.sec_active = False
         self.ul_queue.clear()
+        service.drop_pending(self, out, "connection-released")
         self.timers.stop(out, "T3517")
         if self.state == "registered" and self.t3512 and not self.emergency_registered:
             self.timers.start(out, "T3512", float(self.t3512))
@@ -378,7 +405,7 @@ class UeNas:
         elif isinstance(msg, nas.ConfigurationUpdateCommand):
             self._configuration_update(msg, out)
         elif isinstance(msg, nas.ServiceAccept):
-            service.accept(self, out)
+            service.accept(self, msg, out)
         elif isinstance(msg, nas.ServiceReject):
             service.reject(self, msg, protected, out)
         elif isinstance(msg, nas.FiveGmmStatus):

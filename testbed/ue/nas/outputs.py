@@ -10,6 +10,8 @@ to do. Every entry point of the NAS layer returns a list of these.
 * :class:`ReleaseConnection` - release the RRC connection locally (e.g. T3510 expiry,
   TS 24.501 5.5.1.2.7 c); then call ``UeNas.connection_released``.
 * :class:`SessionUp` / :class:`SessionDown` - create / remove the user plane (TUN) of a PDU session.
+* :class:`UserPlaneResult` - the outcome of a service request for the PDU sessions whose uplink data
+  the runner holds (``UeNas.uplink_data``): send it (user plane re-established) or drop it.
 * :class:`Registered`, :class:`RegistrationFailed`, :class:`Deregistered` - 5GMM outcomes.
 * :class:`Event` - JSON-able security/operational event for the event stream. Never carries K, OPc,
   KAMF or other key material (nor the SUPI: the UE's own logs may be seen by the hosting party).
@@ -32,6 +34,7 @@ __all__ = [
     "StartTimer",
     "StopTimer",
     "UeOutput",
+    "UserPlaneResult",
 ]
 
 
@@ -75,6 +78,15 @@ class SessionDown:
 
 
 @dataclass(frozen=True, slots=True)
+class UserPlaneResult:
+    """Service request outcome (TS 24.501 5.6.1.4): the user plane of the PDU sessions ``active`` is
+    back, send the uplink data held for them; the data held for ``failed`` is to be dropped."""
+
+    active: tuple[int, ...]
+    failed: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Registered:
     """Registration accepted: ``guti`` as "5g-guti-<MCC><MNC><region:02x><set:03x><ptr:02x><tmsi:08x>",
     ``allowed_nssai`` as ((SST, SD|None), ...), ``cag_info`` as ((mcc, mnc, (CAG IDs), cag_only), ...)."""
@@ -105,4 +117,4 @@ class Event:
 
 
 UeOutput = (SendNas | StartTimer | StopTimer | ReleaseConnection | SessionUp | SessionDown | Registered
-            | RegistrationFailed | Deregistered | Event)
+            | RegistrationFailed | Deregistered | UserPlaneResult | Event)

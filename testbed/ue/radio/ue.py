@@ -33,7 +33,12 @@ Procedures composed here:
   registration update, which also brings the UE back to 5GMM-CONNECTED; either way the RRC
   connection is set up with establishment cause ``mt-Access`` (TS 24.501 Annex D);
 * user plane: DATA PDUs (RLS pduType 2, payload = PDU session id) only to and from the serving
-  cell, only for sessions that are up.
+  cell, only for sessions that are up. Uplink data while the UE is idle (or while its service
+  request runs) is held, at most ``RadioConfig.ul_hold_packets`` packets, and the NAS layer's
+  ``uplink_data(psi)`` starts a SERVICE REQUEST "data" (TS 24.501 5.6.1.2); the NAS layer's
+  :class:`~testbed.ue.nas.outputs.UserPlaneResult` then sends the held packets in order (user
+  plane re-established) or drops them (counted). Without that entry point, or without a serving
+  cell, the packet is dropped as before.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from testbed.ue.nas.outputs import (
     SessionUp,
     StartTimer,
     StopTimer,
+    UserPlaneResult,
 )
 
 from . import codec
@@ -99,6 +105,7 @@ class RadioConfig:
     min_dbm: int = MIN_DBM
     rrc: RrcTimers = field(default_factory=RrcTimers)
     rls_version: tuple[int, int, int] = rls.VERSION
+    ul_hold_packets: int = 32  # uplink packets held per UE while a service request brings the user plane back
 
 
 def s_tmsi_of(guti: Any) -> int | None:
@@ -160,10 +167,11 @@ class SimUe:
         self._mt_access = False
         self._cell_seen_by_nas: tuple[Any, ...] = ()
         self._timers: set[str] = set()
+        self._ul_held: dict[int, deque[bytes]] = {}  # PDU session -> uplink packets waiting for the user plane
         self.counters: dict[str, int] = {
             "rrc_malformed": 0, "rrc_other_cell": 0, "rrc_wrong_direction": 0, "dl_data": 0, "ul_data": 0,
             "dl_data_dropped": 0, "ul_data_dropped": 0, "reselections": 0, "radio_link_failures": 0,
-            "nas_errors": 0}
+            "nas_errors": 0, "ul_data_held": 0, "ul_data_released": 0}
 
     @property
     def sti(self) -> int:
@@ -230,16 +238,62 @@ class SimUe:
 
     def uplink_data(self, psi: int, packet: bytes, now: float) -> list[Any]:
         """An IP packet the UE's TUN of session ``psi`` produced."""
-        if psi not in self.sessions or self.serving is None or not self.rrc.connected or \
-                not 0 < len(packet) <= rls.MAX_PDU_LEN:
+        if psi not in self.sessions or self.serving is None or not 0 < len(packet) <= rls.MAX_PDU_LEN:
             self.counters["ul_data_dropped"] += 1
             return []
+        if not self.rrc.connected or psi in self._ul_held:
+            return self._hold(psi, packet, now)
         sent = self.link.pdu(self.serving, rls.PduType.DATA, psi, packet, now)
         if sent is None:
             self.counters["ul_data_dropped"] += 1
             return []
         self.counters["ul_data"] += 1
         return [Transmit(*sent)]
+
+    def _hold(self, psi: int, packet: bytes, now: float) -> list[Any]:
+        """Idle (or a service request runs): hold the packet, let the NAS layer bring the user plane back."""
+        out: list[Any] = []
+        queue = self._ul_held.get(psi)
+        if queue is None:
+            fn = getattr(self.nas, "uplink_data", None)
+            if fn is None:
+                self.counters["ul_data_dropped"] += 1
+                return out
+            queue = self._ul_held[psi] = deque()
+            out += self._nas_call(fn, psi, now=now)
+            if psi not in getattr(self.nas, "ul_data_pending", ()):  # the NAS layer cannot: drop
+                self._ul_held.pop(psi, None)
+                self.counters["ul_data_dropped"] += 1
+                return out
+        if sum(len(q) for q in self._ul_held.values()) >= self.config.ul_hold_packets:
+            self.counters["ul_data_dropped"] += 1
+            return out
+        queue.append(packet)
+        self.counters["ul_data_held"] += 1
+        return out
+
+    def _release_held(self, result: UserPlaneResult, now: float) -> list[Any]:
+        """The NAS layer's verdict on the held uplink data: send (in order) or drop."""
+        out: list[Any] = []
+        sent_n = dropped = 0
+        for psi in result.active:
+            for pkt in self._ul_held.pop(psi, ()):
+                sent = None
+                if self.serving is not None and psi in self.sessions:
+                    sent = self.link.pdu(self.serving, rls.PduType.DATA, psi, pkt, now)
+                if sent is None:
+                    dropped += 1
+                    continue
+                sent_n += 1
+                out.append(Transmit(*sent))
+        for psi in result.failed:
+            dropped += len(self._ul_held.pop(psi, ()))
+        self.counters["ul_data"] += sent_n
+        self.counters["ul_data_released"] += sent_n
+        self.counters["ul_data_dropped"] += dropped
+        out.append(Event("ue.uplink_released", {"psis": list(result.active), "failed": list(result.failed),
+                                                "sent": sent_n, "dropped": dropped}))
+        return out
 
     # -- commands ---------------------------------------------------------------------------------
     def register(self, reg_type: str = "initial", now: float = 0.0) -> list[Any]:
@@ -439,7 +493,10 @@ class SimUe:
                 out.append(o)
             elif t is SessionDown:
                 self.sessions.pop(o.psi, None)
+                self.counters["ul_data_dropped"] += len(self._ul_held.pop(o.psi, ()))
                 out.append(o)
+            elif t is UserPlaneResult:
+                out += self._release_held(o, now)
             elif t is Registered:
                 self.registered = True
                 outcome = True

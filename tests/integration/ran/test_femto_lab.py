@@ -96,3 +96,63 @@ def test_ues_register_through_the_femto_cag_and_user_plane(clean_system, runs_di
         bad = [f for f in frames if f.malformed]
         assert frames and not bad, f"{seg}: malformed {bad[:3]}"
         assert proto in {p for f in frames for p in f.protocols}, seg
+
+
+def test_idle_ue_is_paged_when_the_dn_sends_to_it(clean_system, runs_dir):
+    """ue1 goes idle (the femto stops radiating: radio link failure, the femto asks for the release of
+    the UE context and the SMF deactivates the user plane); the DN pings ue1's address: the UPF
+    buffers the echo request and reports it (PFCP Session Report), the AMF pages ue1 (NGAP PAGING ->
+    PCCH), ue1 answers with a SERVICE REQUEST, the user plane comes back and the ping is answered
+    (TS 23.502 4.2.3.3). Then idle again, ue1 pings the DN first: SERVICE REQUEST "data" (4.2.3.2).
+    Control: while the femto does not radiate the ping gets no answer."""
+    topo = load_topology(ROOT / "topologies/femto-lab.yaml")
+    with Testbed(topo, runs_base=runs_dir) as tb:
+        run = tb.run_dir.path
+
+        def ue(request: dict) -> dict:
+            return control_request(run / "ue" / "ue1" / "control.sock", request, timeout=30)
+
+        def femto(request: dict) -> dict:
+            return control_request(run / "femto1" / "control.sock", request, timeout=10)
+
+        def nas() -> dict:
+            return ue({"op": "status", "ue": "ue1"})["ue"]["nas"]
+
+        assert _until(lambda: nas()["sessions"].get("1", {}).get("state") == "active")
+        ip = nas()["sessions"]["1"]["ipv4"]
+        assert _until(lambda: tb.run("dn", ["ping", "-c1", "-W1", ip]).returncode == 0, 10)
+        # ue1 goes idle
+        assert femto({"op": "radio_off"})["ok"]
+        assert _until(lambda: nas()["cm_state"] == "idle", 15)
+        assert tb.run("dn", ["ping", "-c1", "-W2", ip]).returncode != 0  # control: nobody to page it on the air
+        assert femto({"op": "radio_on"})["ok"]
+        assert _until(lambda: ue({"op": "status", "ue": "ue1"})["ue"]["camp"] == "normal", 15)
+        sessions = control_request(run / "core" / "control.sock", {"op": "sessions"}, timeout=10)["sessions"]
+        assert [s["state"] for s in sessions if s["supi"] == SUPI_MEMBER] == ["inactive"]
+        assert nas()["cm_state"] == "idle" and nas()["state"] == "registered"
+        # the DN pings: buffered, reported, paged, service request, answered
+        ping = tb.run("dn", ["ping", "-c1", "-W10", ip], timeout=20)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        assert nas()["cm_state"] == "connected"
+
+        amf = read_events(run / "events" / "amf.jsonl")
+        assert any(e["type"] == "paging.sent" for e in amf)
+        acc = [e for e in amf if e["type"] == "service_request.accepted"]
+        assert acc and acc[-1]["reactivated"] == [1] and acc[-1]["service_type"] == "mobile-terminated"
+        assert not any(e["type"] == "deregistration" for e in amf)
+        upf = read_events(run / "events" / "upf.jsonl")
+        assert any(e["type"] == "upf.dl_data_report" for e in upf) and any(e["type"] == "upf.buffered" for e in upf)
+        ue_events = read_events(run / "events" / "ue1.jsonl")
+        assert any(e["type"] == "ue.paged" for e in ue_events)
+        # idle again; now ue1 sends first: its TUN's packet is held, SERVICE REQUEST "data" (TS 23.502 4.2.3.2)
+        assert femto({"op": "radio_off"})["ok"]
+        assert _until(lambda: nas()["cm_state"] == "idle", 15)
+        assert femto({"op": "radio_on"})["ok"]
+        assert _until(lambda: ue({"op": "status", "ue": "ue1"})["ue"]["camp"] == "normal", 15)
+        ping = tb.run("ue1", ["ping", "-c1", "-W10", DN], timeout=20)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        amf = read_events(run / "events" / "amf.jsonl")
+        assert [e["service_type"] for e in amf if e["type"] == "service_request.accepted"][-1] == "data"
+        # the femto saw the paging by 5G-S-TMSI only
+        femto_text = (run / "events" / "femto.jsonl").read_text()
+        assert SUPI_MEMBER[5:] not in femto_text and SUPI_MEMBER[-10:] not in femto_text

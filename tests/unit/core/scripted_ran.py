@@ -108,10 +108,21 @@ class ScriptedUe:
             return self.sec.protect(msg.encode(), SHT.INTEGRITY_PROTECTED)
         return clear.encode()
 
-    def service_request(self) -> bytes:
+    def service_request(self, service_type: int = nas.ServiceType.SIGNALLING, *,
+                        uplink_data_status: frozenset[int] | None = None,
+                        pdu_session_status: frozenset[int] | None = None) -> bytes:
+        """SERVICE REQUEST as an initial NAS message (TS 24.501 4.4.6): the cleartext IEs, and, when
+        there are non-cleartext IEs (Uplink data status, PDU session status), the complete message
+        ciphered in the NAS message container; integrity protected with the current context."""
         assert self.guti is not None and self.sec is not None
-        msg = nas.ServiceRequest(ngksi=self.sec.ngksi, s_tmsi=self.guti.s_tmsi)
+        full = nas.ServiceRequest(service_type=service_type, ngksi=self.sec.ngksi, s_tmsi=self.guti.s_tmsi,
+                                  uplink_data_status=uplink_data_status, pdu_session_status=pdu_session_status)
         self.sec_active = False
+        if uplink_data_status is None and pdu_session_status is None:
+            return self.sec.protect(full.encode(), SHT.INTEGRITY_PROTECTED)
+        count = self.initial_count = self.sec.send_count
+        container = nea(self.sec.nea, self.sec.k_nas_enc, count, self.sec.bearer, DIRECTION_UPLINK, full.encode())
+        msg = dataclasses.replace(nas.cleartext_part(full), nas_message_container=container)
         return self.sec.protect(msg.encode(), SHT.INTEGRITY_PROTECTED)
 
     def deregistration_request(self, switch_off: bool = False, initial: bool = False) -> bytes:
@@ -251,6 +262,7 @@ class ScriptedGnb:
     plmn: ngap.Plmn = PLMN
     gnb_id_bits: int = 22
     fail_ics: bool = False
+    fail_ics_sessions: bool = False  # answer an ICS's PDU Session Resource Setup List with failures
     auto_release_complete: bool = True
     ues: dict[int, ScriptedUe] = field(default_factory=dict)
     inbox: list[Any] = field(default_factory=list)
@@ -288,7 +300,13 @@ class ScriptedGnb:
                                                           ngap.Cause("radioNetwork", "unspecified")))
                 return
             ue.kgnb = msg.security_key
-            self.send(ngap.InitialContextSetupResponse(msg.amf_ue_ngap_id, msg.ran_ue_ngap_id))
+            items = msg.pdu_sessions or ()
+            ok = None if self.fail_ics_sessions or not items else tuple(
+                ngap.PduSessionSetupResult(s.pdu_session_id, ngap.PduSessionResourceSetupResponseTransfer(
+                    ngap.GtpTunnel("10.0.0.2", 0x200 + s.pdu_session_id))) for s in items)
+            bad = tuple(ngap.PduSessionFailed(s.pdu_session_id, ngap.Cause("radioNetwork", "unspecified"))
+                        for s in items) if self.fail_ics_sessions and items else None
+            self.send(ngap.InitialContextSetupResponse(msg.amf_ue_ngap_id, msg.ran_ue_ngap_id, ok, bad))
             if msg.nas_pdu is not None:
                 self._to_ue(ue, msg.nas_pdu)
         elif isinstance(msg, ngap.PDUSessionResourceSetupRequest) and ue is not None:

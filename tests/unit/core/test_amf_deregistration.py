@@ -68,13 +68,41 @@ def test_network_initiated_deregistration() -> None:
     assert not env.h.timers
 
 
-def test_network_deregistration_of_idle_and_unknown_ue() -> None:
+def test_network_deregistration_of_an_idle_ue_pages_then_is_implicit_without_answer() -> None:
+    """TS 24.501 5.5.2.3.1: a UE in 5GMM-IDLE is paged first; no answer to PAGING and its one
+    retransmission (T3513) -> de-registered locally (implicitly)."""
     env, g, ue = _registered()
     g.send(ngap.UEContextReleaseRequest(ue.amf_ue_ngap_id, ue.ran_ue_ngap_id, ngap.Cause("radioNetwork", "user-inactivity")))
     env.h.feed(env.amf.deregister(ue.supi.to_string()))
+    assert not env.h.ev("deregistration") and env.amf.ue_contexts()[0]["registered"]  # not yet: paging
+    pagings = [m for m in g.inbox if isinstance(m, ngap.Paging)]
+    assert len(pagings) == 1 and pagings[0].ue_paging_identity.tmsi == ue.guti.tmsi
+    assert env.h.ev("paging_sent")[0]["reason"] == "dereg"
+    env.h.fire("T3513")
+    assert len([m for m in g.inbox if isinstance(m, ngap.Paging)]) == 2 and not env.h.ev("deregistration")
+    env.h.fire("T3513")
+    assert env.h.ev("paging_failed")[0]["attempts"] == 2
     assert env.h.ev("deregistration")[0]["implicit"] is True and env.amf.ue_contexts() == []
+    assert SmfReleaseAll(ue.supi.to_string()) in env.h.smf and not env.h.timers
     env.h.feed(env.amf.deregister("imsi-001019999999999"))
     assert env.h.ev("deregistration_unknown_ue")
+
+
+def test_network_deregistration_of_an_idle_ue_that_answers_paging() -> None:
+    """The paged UE answers with SERVICE REQUEST (mobile terminated services): SERVICE ACCEPT, then
+    the DEREGISTRATION REQUEST on the new connection (TS 24.501 5.5.2.3.1)."""
+    env, g, ue = _registered()
+    g.send(ngap.UEContextReleaseRequest(ue.amf_ue_ngap_id, ue.ran_ue_ngap_id, ngap.Cause("radioNetwork", "user-inactivity")))
+    env.h.feed(env.amf.deregister(ue.supi.to_string(), cause=int(nas.FiveGmmCause.ILLEGAL_UE)))
+    assert env.h.ev("paging_sent") and not env.h.ev("deregistration")
+    g.connect(ue, ue.service_request(nas.ServiceType.MOBILE_TERMINATED_SERVICES))
+    kinds = [type(m).__name__ for m in ue.received[-2:]]
+    assert kinds == ["ServiceAccept", "DeregistrationRequestUeTerminated"]
+    assert ue.received[-1].cause == nas.FiveGmmCause.ILLEGAL_UE
+    assert env.h.ev("paging_answered") and not env.h.ev("paging_failed")
+    assert env.h.ev("deregistration")[0]["implicit"] is False
+    assert env.h.ev("deregistration_complete") and env.amf.ue_contexts() == []
+    assert not any(t.startswith("T3513") for t in env.h.timers)
 
 
 def test_ue_context_release_keeps_registration_and_guti() -> None:
@@ -88,7 +116,7 @@ def test_ue_context_release_keeps_registration_and_guti() -> None:
     assert env.amf.lookup_guti(ue.guti) is not None
     env.h.clear()
     g.connect(ue, ue.service_request())  # CM-IDLE -> CM-CONNECTED with the stored context
-    assert env.h.ev("service_accept") and any(isinstance(m, nas.ServiceAccept) for m in ue.received)
+    assert env.h.ev("service_request_accepted") and any(isinstance(m, nas.ServiceAccept) for m in ue.received)
 
 
 def test_service_request_with_unknown_identity_is_rejected() -> None:

@@ -56,6 +56,8 @@ def test_supi_msin_and_msisdn_never_reach_a_gnb() -> None:
     femto.connect(member, member.service_request())
     femto.send(ngap.UEContextReleaseRequest(member.amf_ue_ngap_id, member.ran_ue_ngap_id,
                                             ngap.Cause("radioNetwork", "user-inactivity")))
+    h.feed(env.amf.n1n2_message_transfer(member.supi.to_string(), 1))  # downlink data: PAGING (5G-S-TMSI)
+    assert any(isinstance(m, ngap.Paging) for m in femto.inbox)
     h.register(member, femto, nas.RegistrationType.MOBILITY_UPDATING)
     env.udm.subscribers[member_b.supi.to_string()].allowed_cag_ids = frozenset({CAG_FEMTO, 5})
     h.feed(env.amf.refresh_cag(member_b.supi.to_string()))
@@ -69,7 +71,8 @@ def test_supi_msin_and_msisdn_never_reach_a_gnb() -> None:
     assert len(sent) > 40
     types = set(h.types())
     for t in ("registration_complete", "registration_reject", "auth_failure", "sync_failure", "pdu_session_setup",
-              "service_accept", "cag_update", "cag_reject", "deregistration", "cag_bypass_emergency"):
+              "service_request_accepted", "cag_update", "cag_reject", "deregistration", "cag_bypass_emergency",
+              "paging_sent"):
         assert t in types, t
     for ue, msisdn in zip(ues + [outsider2, bad, sync], MSISDNS + ("491700000009", "491700000010", "491700000011"),
                           strict=True):

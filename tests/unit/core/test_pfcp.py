@@ -39,6 +39,8 @@ MESSAGES: list[P.PfcpMessage] = [
     P.SessionDeletionResponse(seq=7, seid=1, cause=1,
                               usage_reports=(P.UsageReport(1, 0, P.USAGE_TRIGGER_TERMR, 100, 2**40, 1, 2),)),
     P.VersionNotSupportedResponse(seq=9),
+    P.SessionReportRequest(seq=10, seid=1, report_type=P.ReportType.DLDR, dl_data_pdr_ids=(P.PDR_DL,)),
+    P.SessionReportResponse(seq=10, seid=2**63 + 5, cause=1),
 ]
 
 
@@ -189,12 +191,29 @@ def test_control_valid_message_has_no_error():
 
 
 def test_other_message_types_decode_generically():
-    # Session Report Request (56) with a Report Type IE (39): well-formed, not modelled
-    body = bytes.fromhex("0027000101")
-    wire = bytes([0x21, 56]) + (12 + len(body)).to_bytes(2, "big") + (7).to_bytes(8, "big") + b"\x00\x00\x09\x00" + body
+    # Session Set Deletion Request (14) with a Node ID IE (60): well-formed, not modelled
+    body = bytes.fromhex("003c0005000a000001")
+    wire = bytes([0x20, 14]) + (4 + len(body)).to_bytes(2, "big") + b"\x00\x00\x09\x00" + body
     msg = P.decode(wire)
     assert isinstance(msg, P.OtherMessage)
-    assert (msg.msg_type, msg.seid, msg.seq, msg.ies) == (56, 7, 9, (39,))
+    assert (msg.msg_type, msg.seid, msg.seq, msg.ies) == (14, None, 9, (60,))
+
+
+def test_session_report_request_with_downlink_data_report():
+    """TS 29.244 7.5.8: Report Type DLDR (8.2.21) and the Downlink Data Report (7.5.8.2) naming the
+    downlink PDR; DLDR without the report is refused with cause 67 (conditional IE missing)."""
+    msg = P.SessionReportRequest(seq=3, seid=42, report_type=P.ReportType.DLDR, dl_data_pdr_ids=(2, 7))
+    wire = P.encode(msg)
+    assert wire[1] == 56 and P.peek_header(wire).seid == 42 and P.peek_header(wire).is_request
+    assert bytes.fromhex("00270001010053000c003800020002003800020007") in wire
+    assert P.decode(wire) == msg == P.decode_pycrate(wire)
+    bare = P.encode(P.SessionReportRequest(seq=3, seid=42, report_type=P.ReportType.DLDR))
+    for dec in (P.decode, P.decode_pycrate):
+        with pytest.raises(P.PfcpIeError) as ei:
+            dec(bare)
+        assert (ei.value.cause, ei.value.ie_type) == (P.Cause.CONDITIONAL_IE_MISSING, P.IeType.DOWNLINK_DATA_REPORT)
+    usage_only = P.SessionReportRequest(seq=3, seid=42, report_type=P.ReportType.USAR)  # control: no DLDR
+    assert P.decode(P.encode(usage_only)) == usage_only
 
 
 def test_random_mutations_raise_only_decode_error():

@@ -91,15 +91,18 @@ def test_full_flow_create_setup_traffic_release():
         assert t.security_indication.max_integrity_rate_ul == "maximum-UE-rate"
         assert t.session_ambr == ngap.UeAmbr(1_000_000_000, 1_000_000_000)
         assert env.smf.sessions(SUPI)[0].state == "pending-n2"
-        # downlink before the gNB tunnel is known: buffered (dropped, counted)
+        # downlink before the gNB tunnel is known: buffered (TS 29.244 5.2.3.1; BUFF without NOCP: no report)
         dl = ipv4_udp("10.20.0.2", "10.45.0.2", 53, 4000, b"early")
         assert env.upf.downlink(dl) is None
+        assert env.upf.take_pfcp() == [] and env.upf.take_n3() == []
 
         r2 = await env.smf.n2_setup_response(SUPI, 1, setup_response())
         assert r2 == SmReply(1, None, None, "setup", ue_ipv4="10.45.0.2")
         info = env.smf.sessions(SUPI)[0]
         assert (info.state, info.dl_teid, info.gnb_address) == ("active", 0x7777, "10.20.0.9")
         assert info.as_dict()["ue_ipv4"] == "10.45.0.2"
+        (early,) = env.upf.take_n3()  # the FAR forwards now: the buffered packet goes to the gNB
+        assert early[1] == ("10.20.0.9", 2152) and gtpu.decode(early[0]).payload == dl
 
         ul = ipv4_udp("10.45.0.2", "10.20.0.2", 4000, 53, b"query")
         assert env.upf.uplink(gtpu.encode_gpdu(t.ul_tunnel.teid, ul, qfi=1, pdu_type=gtpu.PDU_TYPE_UL)) == ul
@@ -117,14 +120,14 @@ def test_full_flow_create_setup_traffic_release():
         assert env.upf.sessions() == [] and env.smf.pool.in_use == 0
         assert env.smf.sessions(SUPI)[0].state == "releasing"
         deleted = [f for t, f in env.events if t == "smf.session.deleted"][0]
-        assert (deleted["ul_packets"], deleted["dl_packets"], deleted["ul_bytes"]) == (1, 1, len(ul))
+        assert (deleted["ul_packets"], deleted["dl_packets"], deleted["ul_bytes"]) == (1, 2, len(ul))
 
         done = await env.smf.release(SUPI, 1, nas.encode(nas.PduSessionReleaseComplete(pdu_session_id=1, pti=9)))
         assert done.kind == "released"
         assert env.smf.sessions() == []
         c = env.upf.counters()["global"]
-        assert (c["ul_packets"], c["dl_packets"], c["sessions"]) == (1, 1, 0)
-        assert c["drops"] == {"dl_buffered": 1}
+        assert (c["ul_packets"], c["dl_packets"], c["sessions"]) == (1, 2, 0)
+        assert c["drops"] == {}
     run(flow())
 
 

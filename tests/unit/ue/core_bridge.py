@@ -1,11 +1,15 @@
 """The real built-in core in process (UDR on SQLite, UDM/SIDF, AUSF, AMF, SMF + UPF over LocalN4)
 and a tiny gNB bridge that carries the NAS of real :class:`UeNas` instances over NGAP.
 
-Test-only. The bridge answers the AMF like a gNB (INITIAL CONTEXT SETUP RESPONSE, PDU SESSION
-RESOURCE SETUP/RELEASE RESPONSE, UE CONTEXT RELEASE COMPLETE); UE timers and AMF timers are kept
-in dicts and fired by hand; everything runs synchronously through one FIFO so that outputs are
-handled in the order they were produced. Hooks let a test drop or rewrite uplink/downlink NAS
-(a black hole or a man in the middle on the air interface).
+Test-only. The bridge answers the AMF like a gNB (INITIAL CONTEXT SETUP RESPONSE with the PDU
+sessions it was asked to set up, PDU SESSION RESOURCE SETUP/RELEASE RESPONSE, UE CONTEXT RELEASE
+COMPLETE) and pages the UEs camped on it whose 5G-S-TMSI a PAGING names; UE timers and AMF timers
+are kept in dicts and fired by hand; everything runs synchronously through one FIFO so that outputs
+are handled in the order they were produced. With ``sessions=True`` the SMF's PFCP peer is an
+in-process UPF whose own requests (Session Report) are pumped after every SMF call and every
+downlink packet (:meth:`Core.n6_downlink`); G-PDUs the UPF sends on its own (flushed buffers) are
+kept in ``Core.n3``. Hooks let a test drop or rewrite uplink/downlink NAS (a black hole or a man
+in the middle on the air interface).
 """
 
 from __future__ import annotations
@@ -17,7 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from testbed.core.amf import Amf, AmfConfig, CancelTimer, SendNgap, SmfCreate, SmfN2Response, SmfRelease
+from testbed.core.amf import (
+    Amf,
+    AmfConfig,
+    CancelTimer,
+    SendNgap,
+    SmfActivate,
+    SmfCreate,
+    SmfDeactivate,
+    SmfN2Response,
+    SmfPagingFailed,
+    SmfRelease,
+)
 from testbed.core.amf import Event as AmfEvent
 from testbed.core.amf import StartTimer as AmfStartTimer
 from testbed.core.amf.outputs import SmfReleaseAll
@@ -69,6 +84,7 @@ class UeHandle:
     sent: list[SendNas] = field(default_factory=list)
     received: list[bytes] = field(default_factory=list)
     sessions_up: dict[int, str] = field(default_factory=dict)
+    paged: int = 0
 
     def ev(self, type_: str) -> list[dict]:
         return [e.fields for e in self.events if e.type == type_]
@@ -148,6 +164,16 @@ class Gnb:
 
     def on_pdu(self, msg: Any) -> None:
         self.inbox.append(msg)
+        if isinstance(msg, ngap.Paging):
+            if any(t.tac == self.tac for t in msg.tai_list):
+                from testbed.ue.radio.ue import s_tmsi_of
+
+                wanted = msg.ue_paging_identity.to_int()
+                for ue in self.core.handles:
+                    if ue.gnb is self and ue.ran_id is None and s_tmsi_of(ue.nas.guti) == wanted:
+                        ue.paged += 1
+                        self.core.ue_outputs(ue, ue.nas.paging_received())
+            return
         ran = getattr(msg, "ran_ue_ngap_id", None)
         ue = self.ues.get(ran) if ran is not None else None
         if ue is None:
@@ -159,7 +185,9 @@ class Gnb:
             self.to_ue(ue, msg.nas_pdu)
         elif isinstance(msg, ngap.InitialContextSetupRequest):
             ue.amf_id = msg.amf_ue_ngap_id
-            self.send(ngap.InitialContextSetupResponse(msg.amf_ue_ngap_id, msg.ran_ue_ngap_id))
+            setup = tuple(ngap.PduSessionSetupResult(s.pdu_session_id, ngap.PduSessionResourceSetupResponseTransfer(
+                ngap.GtpTunnel("10.0.0.2", 0x100 + s.pdu_session_id))) for s in msg.pdu_sessions or ())
+            self.send(ngap.InitialContextSetupResponse(msg.amf_ue_ngap_id, msg.ran_ue_ngap_id, setup or None))
             if msg.nas_pdu is not None:
                 self.to_ue(ue, msg.nas_pdu)
         elif isinstance(msg, ngap.PDUSessionResourceSetupRequest):
@@ -208,16 +236,24 @@ class Core:
         self.q: collections.deque[Callable[[], None]] = collections.deque()
         self._running = False
         self.smf = None
+        self.upf: Any = None
+        self.n4: Any = None
+        self.n3: list[tuple[bytes, tuple[str, int]]] = []  # G-PDUs the UPF sent on its own (flushed buffers)
+        self.handles: list[UeHandle] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         if sessions:
             from testbed.core.smf import LocalN4, Smf, SmfConfig
             from testbed.core.upf.sessions import Upf
 
             self.loop = asyncio.new_event_loop()
-            upf = Upf("127.0.0.3", "10.45.0.0/16")
+            self.upf = Upf("127.0.0.3", "10.45.0.0/16", clock=lambda: self.now)
+            self.n4 = LocalN4(self.upf, src=("127.0.0.2", 8805))
             self.smf = Smf(SmfConfig(smf_n4_address=("127.0.0.2", 8805), upf_n4_address=("127.0.0.3", 8805)),
-                           LocalN4(upf, src=("127.0.0.2", 8805)))
+                           self.n4)
             self.loop.run_until_complete(self.smf.start())
+            # Namf_Communication_N1N2MessageTransfer
+            self.smf.on_downlink_data = lambda supi, psi: self.q.append(
+                lambda: self.feed(self.amf.n1n2_message_transfer(supi, psi)))
 
     def close(self) -> None:
         if self.loop is not None:
@@ -245,6 +281,7 @@ class Core:
            usim: dict | None = None) -> UeHandle:
         u = Usim(self.usim_config(supi, scheme, **(usim or {})))
         h = UeHandle(UeNas(u, config or UeNasConfig(mcc=MCC, mnc=MNC), clock=lambda: self.now))
+        self.handles.append(h)
         if gnb is not None:
             self.camp(h, gnb)
         return h
@@ -282,7 +319,8 @@ class Core:
                 self.amf_timers.pop(o.timer_id, None)
             elif isinstance(o, AmfEvent):
                 self.amf_events.append(o)
-            elif isinstance(o, SmfCreate | SmfN2Response | SmfRelease | SmfReleaseAll):
+            elif isinstance(o, SmfCreate | SmfN2Response | SmfRelease | SmfReleaseAll | SmfActivate | SmfDeactivate
+                            | SmfPagingFailed):
                 self.q.append(lambda o=o: self._smf(o))
         self.run()
 
@@ -303,6 +341,27 @@ class Core:
             self.feed(self.amf.smf_reply(o.amf_ue_ngap_id, run(self.smf.release(o.supi, o.pdu_session_id, o.n1_sm))))
         elif isinstance(o, SmfReleaseAll):
             run(self.smf.release_all(o.supi))
+        elif isinstance(o, SmfActivate):
+            self.feed(self.amf.smf_reply(o.amf_ue_ngap_id, run(self.smf.activate(o.supi, o.pdu_session_id))))
+        elif isinstance(o, SmfDeactivate):
+            run(self.smf.deactivate(o.supi, o.pdu_session_ids))
+        elif isinstance(o, SmfPagingFailed):
+            run(self.smf.paging_failed(o.supi, o.pdu_session_ids))
+        self.pump()
+
+    def pump(self) -> None:
+        """The UPF's own PFCP requests to the SMF (and answers back); its flushed G-PDUs to ``n3``."""
+        if self.n4 is None:
+            return
+        self.n4.pump()
+        self.n3 += self.upf.take_n3()
+        self.run()
+
+    def n6_downlink(self, packet: bytes) -> tuple[bytes, tuple[str, int]] | None:
+        """A packet from the data network: forwarded (G-PDU, gNB) or buffered (then reported, pumped)."""
+        r = self.upf.downlink(packet)
+        self.pump()
+        return r
 
     def ue_outputs(self, ue: UeHandle, outs: list[Any]) -> None:
         for o in outs:

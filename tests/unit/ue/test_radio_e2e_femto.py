@@ -129,10 +129,12 @@ def test_release_then_paging_brings_the_idle_ue_back(world) -> None:
     net._amf_in(ngap.encode(ngap.UEContextReleaseRequest(view["amf_ue_ngap_id"], view["ran_ue_ngap_id"],
                                                          ngap.Cause("radioNetwork", "user-inactivity"))), 0)
     assert ue.rrc.idle and ue.nas.cm_state == "idle" and ue.nas.state == "registered"
-    # paging with our 5G-S-TMSI: RRCSetupRequest with ng-5G-S-TMSI-Part1, back to RRC_CONNECTED (the NAS
-    # layer has no paging entry point: a mobility registration update answers it)
+    # paging with our 5G-S-TMSI: RRCSetupRequest with ng-5G-S-TMSI-Part1, back to RRC_CONNECTED with a
+    # SERVICE REQUEST of type "mobile terminated services" (TS 24.501 5.6.2.2.1)
+    sent_before = ue.nas.counters["service_requests"]
     net.feed(net.femto.page(s_tmsi))
     assert ue.rrc.connected and ue.nas.state == "registered"
+    assert ue.nas.counters["service_requests"] == sent_before + 1
     (view,) = [v for v in net.femto.ue_views() if v.get("amf_ue_ngap_id") is not None]
     assert view["s_tmsi"] == f"{s_tmsi:012x}"  # Part1 of the request + Part2 of the complete, joined
     assert view["establishment_cause"] == "mt-Access"

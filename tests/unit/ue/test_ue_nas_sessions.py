@@ -112,7 +112,7 @@ def test_session_from_idle_uses_a_service_request(core) -> None:
     sr = [s for s in ue.sent if s.initial][-1]
     assert sr.initial and nas.peek_header(sr.pdu)[1] == nas.SecurityHeaderType.INTEGRITY_PROTECTED
     assert isinstance(nas.decode_plain(nas.SecurityProtectedMessage.decode(sr.pdu).payload), nas.ServiceRequest)
-    assert core.amf_ev("service_accept") and 1 in ue.sessions_up and "T3517" not in ue.timers
+    assert core.amf_ev("service_request_accepted") and 1 in ue.sessions_up and "T3517" not in ue.timers
 
 
 def test_sessions_survive_periodic_registration(core) -> None:
