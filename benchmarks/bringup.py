@@ -50,7 +50,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one run each, skip 200 nodes")
     args = ap.parse_args()
     runs = 1 if args.quick else 3
-    cases = [("home-femto (14 nodes)", load_topology(ROOT / "topologies/home-femto.yaml")),
+    home = load_topology(ROOT / "topologies/home-femto.yaml")
+    cases = [(f"home-femto ({len(home.nodes)} nodes)", home),
              ("enterprise (30 nodes)", load_topology(ROOT / "topologies/enterprise.yaml")),
              ("synthetic 6 nodes", synthetic(6)), ("synthetic 50 nodes", synthetic(50))]
     if not args.quick:

@@ -319,6 +319,124 @@ def ue(op: Annotated[str, typer.Argument(help=f"one of: {', '.join(UE_OPS)}")],
         raise typer.Exit(1)
 
 
+HPM_OPS = ("status", "remove", "insert")
+
+
+def hpm_sockets(run_path: Path, femto: str) -> dict[str, Path | None]:
+    """The control sockets around femto ``femto``'s HPM in a run: the HPM itself, its backhaul agent and the
+    femto, from ``<run>/<femto>/backhaul.json`` (paths relative to the run); the HPM's default without it."""
+    from testbed.segw.config import load_backhaul_settings
+
+    settings_file = run_path / femto / "backhaul.json"
+    if not settings_file.exists():
+        return {"hpm": run_path / femto / "hpm" / "hpm.sock", "backhaul": None, "femto": None}
+    bh = load_backhaul_settings(settings_file)
+
+    def at(p: str | None) -> Path | None:
+        return None if p is None else (Path(p) if Path(p).is_absolute() else run_path / p)
+
+    return {"hpm": at(bh.hpm_socket) or run_path / femto / "hpm" / "hpm.sock", "backhaul": at(bh.control_socket),
+            "femto": at(bh.femto_control)}
+
+
+def _node_events(run_path: Path, node: str) -> list[dict]:
+    """Every event the services on ``node`` wrote into the run's events directory, oldest first."""
+    from testbed.runtime.events import read_events
+
+    return [e for e in read_events(run_path / "events") if e.get("node") == node]
+
+
+def hpm_timings(events: list[dict], op: str, since: float) -> dict[str, float | None]:
+    """Seconds from the HPM's ``hpm.removed``/``hpm.inserted`` (at or after ``since``) to what followed on the
+    femto node: the agent noticing it, the tunnel going down/up and the radio going off/on (TS 33.320 7.2.3)."""
+    start_type = "hpm.removed" if op == "remove" else "hpm.inserted"
+    start = next((e for e in events if e.get("type") == start_type and e.get("ts", 0) >= since), None)
+    if start is None:
+        return {}
+    t0 = float(start["ts"])
+    follow = ({"agent_noticed": "backhaul.hpm_removed", "tunnel_down": "backhaul.down", "radio_off": "femto.radio_off"}
+              if op == "remove" else
+              {"agent_noticed": "backhaul.hpm_inserted", "tunnel_up": "backhaul.up", "radio_on": "femto.radio_on"})
+    out: dict[str, float | None] = {}
+    for key, type_ in follow.items():
+        ev = next((e for e in events if e.get("type") == type_ and e.get("ts", 0) >= t0), None)
+        out[f"{key}_after_s"] = round(float(ev["ts"]) - t0, 4) if ev else None
+    return out
+
+
+@app.command()
+def hpm(femto: Annotated[str, typer.Argument(help="femto node (e.g. femto1)")],
+        op: Annotated[str, typer.Argument(help=f"one of: {', '.join(HPM_OPS)}")] = "status",
+        wait: Annotated[float, typer.Option("--wait", help="remove/insert: seconds to wait for the radio to "
+                                                           "follow (0: don't)")] = 10.0,
+        run: Annotated[str | None, typer.Option("--run", help="run (default: current)")] = None,
+        runs_dir: RunsOpt = None) -> None:
+    """A femto's hosting-party module (HPM, TS 33.320 7.2.3): nrfemto hpm femto1 remove|insert|status.
+
+    remove: the backhaul agent drops the tunnel, the femto switches its radio off and drops N2;
+    insert: the agent authenticates again (certificate + EAP-AKA with the HPM), tunnel and radio come
+    back. Prints the timings from the HPM's event to the agent's, the tunnel's and the radio's."""
+    from testbed.runtime.control import control_request
+
+    if op not in HPM_OPS:
+        raise _fail(f"unknown operation {op!r}; expected one of {', '.join(HPM_OPS)}", 2)
+    rd = _resolve(run, runs_dir)
+    try:
+        socks = hpm_sockets(rd.path, femto)
+    except ConfigError as e:
+        raise _fail(str(e), 2) from None
+
+    def ask(which: str, request: dict) -> dict | None:
+        sock = socks.get(which)
+        if sock is None:
+            return None
+        try:
+            return control_request(sock, request, timeout=5.0)
+        except (OSError, ValueError) as e:
+            return {"ok": False, "error": f"no answer on {sock} ({getattr(e, 'strerror', None) or e})"}
+
+    def femto_view() -> dict | None:
+        st = ask("femto", {"op": "status"})
+        if not st or not st.get("ok"):
+            return st
+        return {"radio_on": st.get("radio", {}).get("on"), "n2": st.get("n2", {}).get("state"),
+                "backhaul": st.get("backhaul", {}).get("state")}
+
+    def agent_view() -> dict | None:
+        st = ask("backhaul", {"op": "status"})
+        if not st or not st.get("ok"):
+            return st
+        return {"state": st.get("state"), "reason": st.get("reason"), "vip": st.get("vip"), "hpm": st.get("hpm")}
+
+    since = time.time()
+    reply: dict = {"ok": True, "femto": femto, "op": op}
+    if op != "status":
+        done = ask("hpm", {"op": op})
+        if not done or not done.get("ok"):
+            print(json.dumps({"ok": False, "femto": femto, "op": op, "hpm": done}, indent=2, sort_keys=True))
+            raise typer.Exit(1)
+        if wait > 0 and socks.get("femto") is not None:
+            want_on = op == "insert"
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                fv = femto_view()
+                if fv and fv.get("radio_on") is want_on and (not want_on or fv.get("n2") == "up"):
+                    break
+                time.sleep(0.02)
+            else:
+                reply["ok"] = False
+                reply["error"] = f"the femto's radio did not go {'on' if op == 'insert' else 'off'} within {wait:g} s"
+    reply["hpm"] = ask("hpm", {"op": "status"})
+    reply["backhaul"] = agent_view()
+    reply["radio"] = femto_view()
+    if op != "status":
+        time.sleep(0.1)  # let the last events land in their files
+        reply["timings"] = hpm_timings(_node_events(rd.path, femto), op, since)
+    print(json.dumps(reply, indent=2, sort_keys=True, default=str))
+    if not reply["ok"] or not (reply["hpm"] or {}).get("ok"):
+        raise typer.Exit(1)
+
+
 @app.command(name="exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def exec_(node: Annotated[str, typer.Argument(help="node name")],
           command: Annotated[list[str], typer.Argument(help="command (after --)")],

@@ -166,6 +166,11 @@ class Testbed:
         provision.materialise(settings, core_dir, source)
         (core_dir / "core.json").write_text(json.dumps(settings.model_dump(mode="json"), indent=2) + "\n")
         self.progress("core", "subscribers", "provisioned", str(core_dir / provision.SUBSCRIBERS_FILE))
+        if settings.hpm_policies():
+            # hosting-party modules (TS 33.320 7.2.3): each femto's card with this run's K/OPc
+            # (<run>/<femto>/hpm/card.json, 0600), the same keys the core's store gives the AAA
+            for femto, card in provision.write_hpm_cards(settings, self.run_dir.path).items():
+                self.progress("hpm", femto, "provisioned", str(card))
         # Every femto's configuration as derived from the topology (<run>/<femto>/femto.json), for
         # its service: ["{python}", -m, testbed.femto, --config, <femto>/femto.json, ...].
         from testbed.femto.topology import femto_config_for
@@ -195,6 +200,17 @@ class Testbed:
         self.progress("backhaul", "ipsec", result.backend, result.backend_reason)
         for node, identity in result.femtos.items():
             self.progress("backhaul", node, "provisioned", f"{identity} (device key sealed in its TrE)")
+        if result.aaa is not None:
+            self.progress("backhaul", "aaa", "provisioned",
+                          f"{result.aaa.address}:{result.aaa.port} (RADIUS secret {result.aaa.secret_file}, 0600)")
+        for node, required in result.hp_required.items():
+            if required:
+                self.progress("backhaul", node, "hp-auth", "hosting-party authentication required (EAP-AKA, HPM)")
+        for msg in result.warnings:
+            if msg not in self.warnings:
+                self.warnings.append(msg)
+                log.warning(msg)
+                self.progress("warning", "backhaul", "warning", msg)
 
     def _create_nodes(self) -> None:
         for name in self.plan.nodes:

@@ -18,9 +18,15 @@ for the NR femto. The agent
    100 ms and the agent also pushes ``{"op": "backhaul", ...}`` to the femto's control socket on
    every change; on a ``down`` the femto is told *first* (radio off, N2 dropped), then the IKE SA is
    deleted;
-5. optionally watches the hosting party module (HPM): with ``hpm_required`` it polls the HPM's
+5. hosting-party authentication (TS 33.320 7.2.3), when the operator's policy requires it
+   (``hpm_required``): charon loads the ``eap-aka-hpm`` card plugin (EAP-AKA answered by the HPM's
+   control socket) and the connection gets a second authentication round (RFC 4739 ``local-2``:
+   ``auth = eap-aka``, IDi = the device FQDN again, EAP identity = what the HPM's ``identity`` op
+   returns; reloaded whenever that changes, never reported in events). The agent polls the HPM's
    ``status`` every ``hpm_poll_s``; on removal (or an HPM that stops answering) it tells the femto to
-   switch its radio off, deletes the IKE SA and waits for re-insertion.
+   switch its radio off (TS 33.320 7.2.3/7.4: the femto's connection to the core is dropped and the
+   air interface turned off), deletes the IKE SA and waits for re-insertion; then it re-initiates
+   right away. Without the policy the tunnel is certificate-only even if the femto has an HPM.
 
 Control (JSON lines on ``control_socket``): ``status``, ``down``, ``up``, ``reboot`` (a device
 reboot: tunnel down, charon restarted, secure boot again).
@@ -39,6 +45,7 @@ from typing import Any
 
 from testbed.runtime.events import EventWriter
 from testbed.segw import profiles
+from testbed.segw.charon import HPM_PLUGIN_PATH
 from testbed.segw.config import BackhaulSettings
 from testbed.segw.events import LogTail, TunnelMonitor, proposal_of, rejection_reasons
 from testbed.segw.node_charon import ChildCharon
@@ -140,12 +147,15 @@ class BackhaulAgent:
                  charon_factory: Callable[[], ChildCharon] | None = None,
                  tre_factory: Callable[[Path], Any] | None = None,
                  femto_push: Callable[[dict[str, Any]], None] | None = None,
+                 hpm_identity_request: Callable[..., dict[str, Any]] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.events = events
         self.node_dir = Path(settings.node_dir)
+        hpm_socket = settings.hpm_socket if settings.hpm_required else None
         self._charon_factory = charon_factory or (lambda: ChildCharon(self.node_dir, "femto", settings.ipsec_backend,
-                                                                      settings.log_level))
+                                                                      settings.log_level, hpm_socket=hpm_socket))
+        self._hpm_identity_request = hpm_identity_request
         self._tre_factory = tre_factory
         self._femto_push = femto_push
         self.clock = clock
@@ -159,6 +169,9 @@ class BackhaulAgent:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._key_pem: bytes | None = None
+        self._conn: dict[str, Any] | None = None  # the initiator connection without its second round
+        self._eap_id: str | None = None  # the EAP identity loaded into charon (never reported)
+        self._conn_loaded = False
         # state (under self._cv)
         self.state = STARTING
         self.reason = ""
@@ -242,7 +255,13 @@ class BackhaulAgent:
                                    remote_ts=s.service_addresses, segw_id=s.segw_identity)
         # the agent, not charon, re-initiates (with backoff) when the tunnel is lost
         conn["children"][CONN]["dpd_action"] = "clear"
-        self.aux.load_conn(CONN, conn)
+        self._conn, self._eap_id, self._conn_loaded = conn, None, False
+        if s.hpm_required:
+            ident = self._hpm_identity()
+            if ident is not None:  # else loaded before the first attempt with an HPM
+                self._load_conn(ident)
+        else:
+            self._load_conn(None)
         self.monitor = TunnelMonitor(self.charon.vici_socket, self.charon.log_path,
                                      EventSink(self._on_monitor)).start()
         subject = x509.load_pem_x509_certificate(cert).subject.rfc4514_string()
@@ -250,7 +269,33 @@ class BackhaulAgent:
                          segw=s.segw_address, segw_identity=s.segw_identity, services=s.services,
                          ipsec_backend=self.charon.backend, backend_reason=s.backend_reason,
                          charon_pid=self.charon.charon.pid, vici_ready_s=round(vici_s, 3),
-                         hpm_required=s.hpm_required)
+                         hpm_required=s.hpm_required,
+                         hpm_plugin=str(HPM_PLUGIN_PATH) if s.hpm_required else None)
+
+    def _hpm_identity(self) -> str | None:
+        """The HPM's EAP identity (its ``identity`` op: "0<IMSI>@<realm>", RFC 4187 4.1.1.6), None when
+        removed or not answering. Kept only to configure charon; never logged or put into events."""
+        if not self.settings.hpm_socket:
+            return None
+        request = self._hpm_identity_request
+        if request is None:
+            from testbed.runtime.control import control_request as request
+        try:
+            reply = request(self.settings.hpm_socket, {"op": "identity"}, timeout=1.0)
+        except (OSError, ValueError):
+            return None
+        ident = reply.get("identity") if isinstance(reply, dict) and reply.get("ok") is True else None
+        return ident if isinstance(ident, str) and 0 < len(ident) <= 253 else None
+
+    def _load_conn(self, eap_identity: str | None) -> None:
+        """(Re)load the initiator connection; with an EAP identity it gets the second round (RFC 4739):
+        ``local-2`` eap-aka, IDi = the device FQDN (charon would send its IP address otherwise)."""
+        assert self._conn is not None and self.aux is not None
+        conn = dict(self._conn)
+        if eap_identity is not None:
+            conn["local-2"] = {"auth": "eap-aka", "id": self.settings.identity, "eap_id": eap_identity}
+        self.aux.load_conn(CONN, conn)
+        self._eap_id, self._conn_loaded = eap_identity, True
 
     def _shutdown_charon(self) -> None:
         if self.monitor is not None:
@@ -359,9 +404,37 @@ class BackhaulAgent:
                 self._set_state(FAILED, "charon exited")  # a reboot restarts it
             self._push({"op": "backhaul", "state": "down", "reason": "charon exited"})
 
+    def _prepare_hp_round(self) -> str | None:
+        """With hosting-party authentication: the connection carries the HPM's current EAP identity.
+        Returns a rejection reason when the HPM gives none (removed, not answering)."""
+        if not self.settings.hpm_required:
+            return None
+        ident = self._hpm_identity()
+        if ident is None:
+            return "hpm_unavailable"
+        if ident != self._eap_id or not self._conn_loaded:
+            try:
+                self._load_conn(ident)
+            except (ViciError, OSError) as e:
+                log.warning("cannot load the connection with the HPM's identity: %s", e)
+                return "initiate_failed"
+        return None
+
     def _attempt(self) -> None:
         s = self.settings
         assert self.ctl is not None and self.charon is not None
+        not_ready = self._prepare_hp_round()
+        if not_ready is not None:
+            with self._cv:
+                delay = self.backoff.next_delay()
+                self.next_attempt = self.clock() + delay
+                self.last_rejection = {"reason": not_ready, "reasons": [not_ready], "attempt": self.attempts}
+                self._set_state(WAITING, not_ready)
+            self.counters["rejected"] += 1
+            self.events.emit("backhaul.rejected", "warning", reason=not_ready, reasons=[not_ready],
+                             identity=s.identity, segw=s.segw_address, attempt=self.attempts,
+                             retry_in_s=round(delay, 3), stage="hpm")
+            return
         tail = LogTail(self.charon.log_path)
         t0 = time.monotonic()
         self.counters["initiated"] += 1
@@ -403,7 +476,8 @@ class BackhaulAgent:
             self._terminate("down requested during setup")
             return
         self.counters["up"] += 1
-        self.events.emit("backhaul.up", "info", setup_s=round(elapsed, 3), attempt=self.attempts, **tunnel)
+        self.events.emit("backhaul.up", "info", setup_s=round(elapsed, 3), attempt=self.attempts,
+                         hp_authentication=self._eap_id is not None, **tunnel)
         self._push({"op": "backhaul", "state": "up", "vip": tunnel["vip"]})
 
     def _find_tunnel(self) -> dict[str, Any] | None:
@@ -456,17 +530,20 @@ class BackhaulAgent:
                 if self.state == NO_HPM:
                     self._set_state(WAITING, "hpm inserted")
                 self._reinit = True
+                self._cv.notify_all()  # the maintenance loop connects now, not at its next 0.5 s tick
             else:
                 self._set_state(NO_HPM, detail)
         self.events.emit("backhaul.hpm_inserted" if present else "backhaul.hpm_removed",
-                         "info" if present else "warning", detail=detail)
+                         "info" if present else "warning", detail=detail, polls=self.hpm.polls if self.hpm else None)
         if not present:
+            t0 = time.monotonic()
             self._push({"op": "backhaul", "state": "down", "reason": "hpm removed"})
+            told = time.monotonic() - t0
             self._terminate("hpm removed")
             if was_up:
                 self.counters["down"] += 1
                 self.events.emit("backhaul.down", "warning", reason="hpm removed", identity=self.settings.identity,
-                                 vip=vip)
+                                 vip=vip, femto_told_s=round(told, 4), terminated_s=round(time.monotonic() - t0, 4))
 
     # ------------------------------------------------------------------ control
 

@@ -26,7 +26,8 @@ from testbed.config_files import config_error, read_data_file
 from testbed.errors import ConfigError
 from testbed.segw.profiles import FEMTO_ID_PATTERN, SEGW_FQDN
 
-__all__ = ["BackhaulSettings", "SegwSettings", "load_backhaul_settings", "load_segw_settings"]
+__all__ = ["BackhaulSettings", "FemtoPolicy", "RadiusSettings", "SegwSettings", "load_backhaul_settings",
+           "load_segw_settings"]
 
 Backend = Literal["auto", "kernel", "libipsec"]
 
@@ -42,8 +43,38 @@ def _ipv4(v: str) -> str:
         raise ValueError("expected an IPv4 address") from None
 
 
+class RadiusSettings(_Strict):
+    """The AAA server of the SeGW's ``eap-radius`` (RFC 2865/3579; TS 33.320 7.2.3 hosting-party authentication)."""
+
+    address: str
+    port: Annotated[int, Field(gt=0, lt=65536)] = 1812
+    #: the per-run shared secret's file (0600), relative to the run directory unless absolute.
+    secret_file: str
+
+    @field_validator("address")
+    @classmethod
+    def _addr(cls, v: str) -> str:
+        return _ipv4(v)
+
+
+class FemtoPolicy(_Strict):
+    """A femto the SeGW knows: its device identity and whether hosting-party authentication is required
+    (the operator's ``core.femtos[].hpm.required``, TS 33.320 7.2.3)."""
+
+    node: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    #: device FQDN (TS 33.320 4.4.2), as in its certificate.
+    identity: str = Field(min_length=1, max_length=253)
+    hpm_required: bool = False
+
+
 class SegwSettings(_Strict):
-    """The SeGW responder (TS 33.320 7.2/7.4): its PKI material, virtual IP pool and operator services."""
+    """The SeGW responder (TS 33.320 7.2/7.4): its PKI material, virtual IP pool and operator services.
+
+    ``femtos``: one IKE connection per known femto, keyed by its device FQDN, with a second
+    authentication round (EAP-AKA relayed to ``radius``, RFC 4739) where its policy requires it.
+    Femtos not listed match the wildcard connection (``femto_id_pattern``), which requires the
+    second round too whenever an AAA is configured (fail closed).
+    """
 
     name: str = "segw"
     #: the run's PKI directory (:class:`testbed.pki.RunPki`) and the SeGW certificate's name in it.
@@ -63,6 +94,8 @@ class SegwSettings(_Strict):
     crl_refresh_s: Annotated[float, Field(gt=0, le=3600)] = 0.5
     control_socket: str
     log_level: Annotated[int, Field(ge=-1, le=4)] = 1
+    femtos: tuple[FemtoPolicy, ...] = ()
+    radius: RadiusSettings | None = None
 
     @field_validator("public_address", "operator_address")
     @classmethod
@@ -89,6 +122,19 @@ class SegwSettings(_Strict):
             if pool and ipaddress.IPv4Address(addr) in ipaddress.IPv4Network(pool):
                 raise ValueError(f"service {name} ({addr}) lies inside the virtual IP pool {pool}")
         return out
+
+    @model_validator(mode="after")
+    def _check_policies(self) -> SegwSettings:
+        nodes = [f.node for f in self.femtos]
+        idents = [f.identity for f in self.femtos]
+        if len(set(nodes)) != len(nodes) or len(set(idents)) != len(idents):
+            raise ValueError("femtos: duplicate node or identity")
+        required = [f.node for f in self.femtos if f.hpm_required]
+        if required and self.radius is None:
+            raise ValueError(f"femtos {required} require hosting-party authentication but no radius (AAA) is set")
+        if self.radius is not None and self.radius.address in self.services.values():
+            raise ValueError(f"radius.address {self.radius.address} is one of the services (a traffic selector)")
+        return self
 
     @property
     def service_addresses(self) -> list[str]:
@@ -121,8 +167,9 @@ class BackhaulSettings(_Strict):
     retry_min_s: Annotated[float, Field(gt=0, le=600)] = 1.0
     retry_max_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     initiate_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
-    #: the hosting party module (software UICC) control socket; with ``hpm_required`` its removal
-    #: tears the tunnel down (status polled every ``hpm_poll_s``).
+    #: the hosting party module (software UICC) control socket; with ``hpm_required`` (the operator's
+    #: policy, TS 33.320 7.2.3) the femto runs the second authentication round (EAP-AKA answered by
+    #: the HPM, RFC 4739) and the HPM's removal tears the tunnel down (status polled every ``hpm_poll_s``).
     hpm_socket: str | None = None
     hpm_required: bool = False
     hpm_poll_s: Annotated[float, Field(gt=0, le=10)] = 0.1

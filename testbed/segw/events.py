@@ -35,6 +35,17 @@ _REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p, re.I), 
     (r"has expired|expired since|not valid anymore|certificate .*expired", "certificate_expired"),
     (r"not valid yet|not yet valid", "certificate_not_yet_valid"),
     (r"no acceptable proposal|received proposals unacceptable|NO_PROPOSAL_CHOSEN", "no_proposal_chosen"),
+    # hosting-party authentication (TS 33.320 7.2.3, second IKE_AUTH round, RFC 4739):
+    # femto side: what its HPM (eap-aka-hpm card plugin) answered
+    (r"eap-aka-hpm: HPM rejected AUTN: MAC failure", "hpm_mac_failure"),
+    (r"eap-aka-hpm: HPM has no card inserted", "hpm_no_card"),
+    (r"eap-aka-hpm: HPM at .* unusable", "hpm_unreachable"),
+    # SeGW side: the AAA refused the EAP-AKA round (Access-Reject)
+    (r"RADIUS authentication of '.*' failed|EAP method \S+ failed for peer", "hp_authentication_failed"),
+    # SeGW side: the femto skipped the second round the SeGW demands
+    (r"unacceptable: insufficient authentication rounds", "hp_authentication_missing"),
+    # femto side: the SeGW ended the EAP round with EAP-Failure
+    (r"received EAP_FAILURE|EAP method \S+ failed", "eap_failure"),
     # the peer's certificate is its own issuer and no trust anchor (TS 33.320 7.2.2: operator-issued only)
     (r"self-signed certificate .* is not trusted", "self_signed_certificate"),
     # the peer authenticated with a pre-shared key where certificates are required (TS 33.320 7.2.2)
@@ -82,7 +93,9 @@ def classify_log_line(line: str, now: dt.datetime | None = None) -> str | None:
 
 
 #: Reasons that are the root cause (preferred over the generic ones appearing in the same exchange).
-_SPECIFIC_FIRST = ("certificate_revoked", "certificate_expired", "certificate_not_yet_valid",
+_SPECIFIC_FIRST = ("hpm_mac_failure", "hpm_no_card", "hpm_unreachable", "hp_authentication_failed",
+                   "hp_authentication_missing", "eap_failure",
+                   "certificate_revoked", "certificate_expired", "certificate_not_yet_valid",
                    "self_signed_certificate", "no_certificate", "identity_not_in_certificate", "psk_refused",
                    "revocation_unknown", "untrusted_certificate", "constraint_check_failed",
                    "identity_mismatch", "signature_invalid", "no_proposal_chosen", "ts_unacceptable",
@@ -262,6 +275,8 @@ def tunnel_event_fields(ike_name: str, ike: dict[str, Any]) -> dict[str, Any]:
         "vip": vips[0] if vips else None,
         "proposal": proposal_of(ike),
     }
+    if ike.get("remote-eap-id"):  # a second round with EAP (RFC 4739): the identity the AAA authenticated
+        fields["remote_eap_id"] = ike["remote-eap-id"]
     if children:
         fields["esp_proposal"] = proposal_of(children[0])
         fields["local_ts"] = children[0].get("local-ts")

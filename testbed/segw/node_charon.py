@@ -17,11 +17,12 @@ import ctypes
 import os
 import signal
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from testbed.segw.charon import Charon
+from testbed.segw.charon import Charon, RadiusServer
 
 __all__ = ["ChildCharon", "short_path"]
 
@@ -70,9 +71,14 @@ class ChildCharon:
     """Write the node's strongswan.conf, start charon as a child, wait for vici; stop it again."""
 
     def __init__(self, node_dir: Path, role: str, backend: str = "auto", log_level: int = 1,
-                 eap: bool = False) -> None:
+                 eap: bool = False, *, hpm_socket: Path | str | None = None,
+                 radius_servers: Sequence[RadiusServer] = ()) -> None:
+        """``hpm_socket`` (femto): EAP-AKA answered by the HPM (eap-aka-hpm plugin); ``radius_servers``
+        (SeGW): the AAA of eap-radius (see :class:`~testbed.segw.charon.Charon`)."""
         self.charon = _NodeCharon(Path(node_dir), role=role, ipsec_backend=backend,  # type: ignore[arg-type]
-                                  log_level=log_level, eap=eap)
+                                  log_level=log_level, eap=eap,
+                                  hpm_socket=Path(hpm_socket) if hpm_socket is not None else None,
+                                  radius_servers=tuple(radius_servers))
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

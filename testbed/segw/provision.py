@@ -13,9 +13,16 @@ For a topology with a ``segw`` node, into the run directory:
   ``<femto>/backhaul.json`` (:class:`~testbed.segw.config.BackhaulSettings`);
 - the ESP backend (kernel ESP or kernel-libipsec) is probed once here, in the root namespace, and
   written into both settings files (the services run inside nodes);
-- a femto node with an HPM service (``testbed.hpm --socket S``) requires it: its agent watches ``S``.
+- hosting-party authentication (TS 33.320 7.2.3): with a ``testbed.aaa`` service in the operator
+  network, a per-run RADIUS shared secret (0600) at its ``--secret-file`` and ``radius`` in
+  ``segw.json``; the operator's policy per femto (``core.femtos[].hpm.required``) goes into
+  ``segw.json`` (``femtos``: which connections demand the second round) and, for a femto that has
+  an HPM service (``testbed.hpm --socket S``), into its ``backhaul.json`` (``hpm_required``: the
+  agent runs the EAP-AKA round with the HPM and watches ``S``). A femto whose policy does not require
+  it gets a certificate-only tunnel even with an HPM; a femto whose policy requires it but that has
+  no HPM cannot pass the SeGW (and a progress warning says so).
 
-Returns the extra routes (every operator node -> the virtual IP pool via the SeGW).
+Returns the extra routes (every operator service node -> the virtual IP pool via the SeGW).
 """
 
 from __future__ import annotations
@@ -28,12 +35,17 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from testbed.segw.config import BackhaulSettings, SegwSettings
+from testbed.errors import ConfigError
+from testbed.segw.config import BackhaulSettings, FemtoPolicy, RadiusSettings, SegwSettings
 from testbed.segw.topology import (
+    AaaPlan,
     BackhaulPlan,
+    aaa_of,
     backhaul_plan,
     device_of,
     femto_control_path,
+    hpm_card_of,
+    hpm_policies_of,
     hpm_socket_of,
     pool_routes,
     tunnelled_femtos,
@@ -54,6 +66,22 @@ class BackhaulProvision:
     routes: dict[str, RoutePlan]
     femtos: dict[str, str] = field(default_factory=dict)  # node -> device identity
     files: list[Path] = field(default_factory=list)
+    aaa: AaaPlan | None = None
+    #: node -> hosting-party authentication required by the operator's policy
+    hp_required: dict[str, bool] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def write_radius_secret(run_path: Path, secret_file: str) -> Path:
+    """The per-run RADIUS shared secret (SeGW <-> AAA, RFC 2865 3) at ``secret_file`` (0600), created once."""
+    from testbed.aaa.radius_server import write_secret
+
+    path = Path(secret_file)
+    if not path.is_absolute():
+        path = run_path / path
+    if not path.exists():
+        write_secret(path)
+    return path
 
 
 def provision_backhaul(plan: NetworkPlan, run_path: Path, *,
@@ -74,24 +102,48 @@ def provision_backhaul(plan: NetworkPlan, run_path: Path, *,
     (pki_dir / "root-crl.pem").write_bytes(pki.root_crl().public_bytes(serialization.Encoding.PEM))
     segw_dir = run_path / bp.segw
     segw_dir.mkdir(parents=True, exist_ok=True)
+    result = BackhaulProvision(bp, backend, reason, pool_routes(plan, bp))
+    femtos = tunnelled_femtos(plan)
+    aaa = aaa_of(plan, bp)
+    policies = hpm_policies_of(plan)
+    radius = None
+    if aaa is not None:
+        result.files.append(write_radius_secret(run_path, aaa.secret_file))
+        radius = RadiusSettings(address=aaa.address, port=aaa.port, secret_file=aaa.secret_file)
+    required = [n for n in femtos if policies.get(n)]
+    if required and aaa is None:
+        raise ConfigError(plan.topology.source_file, "core.femtos",
+                          f"hosting-party authentication required for {required} but the topology has no AAA "
+                          "(a 'python -m testbed.aaa' service on the operator segment)")
+    result.aaa = aaa
+    result.hp_required = {n: bool(policies.get(n)) for n in femtos}
+    identities = {n: pki.femto_identity(*device_of(plan, n)) for n in femtos}
     segw_settings = SegwSettings(
         name=bp.segw, pki_dir=rel(pki_dir, run_path), cert_name=segw_cert.name,
         public_address=bp.public_address, operator_address=bp.operator_address, pool=bp.pool,
         services=bp.services, ipsec_backend=backend, backend_reason=reason,  # type: ignore[arg-type]
-        control_socket=f"{bp.segw}/control.sock")
-    result = BackhaulProvision(bp, backend, reason, pool_routes(plan, bp))
+        control_socket=f"{bp.segw}/control.sock", radius=radius,
+        femtos=tuple(FemtoPolicy(node=n, identity=identities[n], hpm_required=result.hp_required[n]) for n in femtos))
     path = segw_dir / SEGW_SETTINGS
     path.write_text(json.dumps(segw_settings.model_dump(mode="json"), indent=2) + "\n")
     result.files.append(path)
 
-    femtos = tunnelled_femtos(plan)
     if femtos:
         from testbed.femto import tre
 
     for node in femtos:
         oui, serial = device_of(plan, node)
         cert = pki.femto(oui, serial)
-        identity = pki.femto_identity(oui, serial)
+        identity = identities[node]
+        hpm_socket = hpm_socket_of(plan, node)
+        if result.hp_required[node] and hpm_socket is None:
+            result.warnings.append(f"{node}: the operator requires hosting-party authentication but the node has "
+                                   "no HPM service (testbed.hpm): the SeGW will refuse it")
+        card = hpm_card_of(plan, node)
+        if card is not None and node in policies and Path(card) != Path(node) / "hpm" / "card.json":
+            # write_hpm_cards (testbed.core.provision) writes <run>/<femto>/hpm/card.json
+            result.warnings.append(f"{node}: its HPM service reads --card {card}, but this run's card with the "
+                                   f"keys of the core's store is {node}/hpm/card.json")
         node_dir = run_path / node
         node_dir.mkdir(parents=True, exist_ok=True)
         tre.provision(node_dir, cert.key_pem())
@@ -105,7 +157,7 @@ def provision_backhaul(plan: NetworkPlan, run_path: Path, *,
             segw_address=bp.public_address, segw_identity=segw_settings.identity, services=bp.services,
             ipsec_backend=backend, backend_reason=reason,  # type: ignore[arg-type]
             control_socket=f"{node}/backhaul.sock", femto_control=femto_control_path(plan, node),
-            hpm_socket=hpm_socket_of(plan, node), hpm_required=hpm_socket_of(plan, node) is not None)
+            hpm_socket=hpm_socket, hpm_required=result.hp_required[node] and hpm_socket is not None)
         path = node_dir / BACKHAUL_SETTINGS
         path.write_text(json.dumps(settings.model_dump(mode="json"), indent=2) + "\n")
         result.files.append(path)

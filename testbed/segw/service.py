@@ -18,7 +18,19 @@ TS 33.320 7.2/7.4 (SeGW of the femto architecture), TS 33.210 (IKEv2/ESP profile
 5. reloads the CRL into charon whenever the PKI rewrites it (a revocation takes effect for the next
    authentication; established SAs are not re-checked, as with any IKEv2 responder);
 6. answers its control socket: ``status``, ``tunnels``, ``terminate`` (``identity`` or all),
-   ``reload_crl``.
+   ``reload_crl``, ``connections`` (the loaded connections and whether each demands the second round).
+
+Hosting-party authentication (TS 33.320 7.2.3; RFC 4739 multiple authentication): with an AAA
+(``radius`` in ``segw.json``) charon loads ``eap-radius`` towards it (the per-run shared secret read
+from its file, strongswan.conf 0600). The SeGW tells femtos apart by their authenticated identity
+(:func:`segw_connections`): one connection per known femto keyed by its device FQDN, with
+``remote-2`` (EAP-AKA relayed to the AAA) where the operator's policy requires it; a femto whose
+policy does not require it gets a certificate-only tunnel even if it has an HPM. The wildcard
+connection for femtos not in ``segw.json`` demands the second round whenever an AAA is configured:
+charon switches to another matching connection when the selected one is not fulfilled
+(``update_cfg_candidates``), so a femto that requires the HPM must never match a connection
+without the second round, and falls back to nothing weaker. ``backhaul.up`` and ``tunnels`` show
+the EAP identity the AAA authenticated (``remote_eap_id``).
 
 Readiness: the event ``segw.ready``.
 """
@@ -35,6 +47,7 @@ from typing import Any
 
 from testbed.runtime.events import EventWriter
 from testbed.segw import profiles
+from testbed.segw.charon import RadiusServer
 from testbed.segw.config import SegwSettings
 from testbed.segw.events import TunnelMonitor, proposal_of
 from testbed.segw.node_charon import ChildCharon
@@ -43,11 +56,53 @@ from testbed.segw.vici_driver import ViciDriver, ViciError
 
 log = logging.getLogger("testbed.segw.service")
 
-__all__ = ["SegwService", "forward_ruleset", "tunnels_of"]
+__all__ = ["SegwService", "femto_conn_name", "forward_ruleset", "segw_connections", "tunnels_of"]
 
 POOL_NAME = "femtos"
+#: the wildcard connection (femtos not listed in ``segw.json``)
 CONN_NAME = "segw"
 NFT_TABLE = "nrft_segw"
+
+
+def femto_conn_name(node: str) -> str:
+    """The SeGW's connection for the known femto ``node`` (also the name of its IKE SAs)."""
+    return f"femto-{node}"
+
+
+def segw_connections(settings: SegwSettings, paths: profiles.PkiPaths) -> dict[str, dict[str, Any]]:
+    """Connection name -> vici connection of the SeGW (see the module docstring), wildcard last.
+
+    Per known femto: remote identity = its device FQDN (exact match, preferred by charon over the
+    wildcard), ``remote-2`` eap-radius iff its policy requires hosting-party authentication. The
+    wildcard connection (``femto_id_pattern``) demands the second round whenever an AAA exists.
+    """
+    s = settings
+    conns: dict[str, dict[str, Any]] = {}
+    for f in s.femtos:
+        conns[femto_conn_name(f.node)] = profiles.segw_conn(paths, POOL_NAME, s.service_addresses, remote_id=f.identity,
+                                                           local_id=s.identity, eap_round=f.hpm_required)
+    conns[CONN_NAME] = profiles.segw_conn(paths, POOL_NAME, s.service_addresses, remote_id=s.femto_id_pattern,
+                                          local_id=s.identity, eap_round=s.radius is not None)
+    return conns
+
+
+def radius_server_of(settings: SegwSettings, base: Path | None = None) -> RadiusServer | None:
+    """The AAA as charon's eap-radius server, the shared secret read from its file (ConfigError if unusable)."""
+    r = settings.radius
+    if r is None:
+        return None
+    from testbed.aaa.radius_server import read_secret
+
+    path = Path(r.secret_file)
+    if base is not None and not path.is_absolute():
+        path = base / path
+    secret = read_secret(path).decode(errors="replace")
+    try:
+        return RadiusServer(r.address, secret, auth_port=r.port)
+    except ValueError as e:
+        from testbed.errors import ConfigError
+
+        raise ConfigError(str(path), "", str(e)) from None
 
 
 def forward_ruleset(pool: str, services: list[str], table: str = NFT_TABLE) -> str:
@@ -130,6 +185,8 @@ def tunnels_of(sas: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out.append({
                 "ike": name, "uniqueid": ike.get("uniqueid"), "state": ike.get("state"),
                 "local_id": ike.get("local-id"), "remote_id": ike.get("remote-id"),
+                # the second round's EAP identity (RFC 4739; the HPM's NAI), None for certificate-only
+                "remote_eap_id": ike.get("remote-eap-id"),
                 "local_addr": ike.get("local-host"), "remote_addr": ike.get("remote-host"),
                 "remote_port": ike.get("remote-port"), "nat": ike.get("nat-any") == "yes"
                 or ike.get("nat-remote") == "yes" or ike.get("nat-local") == "yes",
@@ -149,7 +206,9 @@ class SegwService:
         self.settings = settings
         self.events = events
         self.node_dir = Path(node_dir or settings.name)
-        self.charon = charon or ChildCharon(self.node_dir, "segw", settings.ipsec_backend, settings.log_level)
+        radius = radius_server_of(settings) if charon is None else None
+        self.charon = charon or ChildCharon(self.node_dir, "segw", settings.ipsec_backend, settings.log_level,
+                                            radius_servers=[radius] if radius else ())
         self.driver: ViciDriver | None = None
         self.monitor: TunnelMonitor | None = None
         self._stop = threading.Event()
@@ -157,6 +216,7 @@ class SegwService:
         self._crl_mtime: float | None = None
         self._pki: Any = None
         self.started_at: float | None = None
+        self.conns: dict[str, dict[str, Any]] = {}
         self.counters: dict[str, int] = {"up": 0, "down": 0, "rejected": 0, "crl_reloads": 0}
 
     # ------------------------------------------------------------------ lifecycle
@@ -177,8 +237,9 @@ class SegwService:
         self._crl_mtime = self._crl_file().stat().st_mtime if self._crl_file().exists() else None
         self.driver.load_pool(POOL_NAME, s.pool)
         paths = profiles.PkiPaths(cert=cert.cert_path, key=cert.key_path, root=self._pki.root.cert_path)
-        self.driver.load_conn(CONN_NAME, profiles.segw_conn(paths, POOL_NAME, s.service_addresses,
-                                                            remote_id=s.femto_id_pattern, local_id=s.identity))
+        self.conns = segw_connections(s, paths)
+        for name, conn in self.conns.items():
+            self.driver.load_conn(name, conn)
         self._apply_nft()
         self.monitor = TunnelMonitor(self.charon.vici_socket, self.charon.log_path, EventSink(self._on_event)).start()
         self._crl_thread = threading.Thread(target=self._watch_crl, name="segw-crl", daemon=True)
@@ -189,7 +250,9 @@ class SegwService:
                          operator_address=s.operator_address, pool=s.pool, services=s.services,
                          ipsec_backend=self.charon.backend, backend_reason=s.backend_reason,
                          ike_proposals=ike, esp_proposals=esp, charon_pid=self.charon.charon.pid,
-                         vici_ready_s=round(vici_s, 3), ready_s=round(time.monotonic() - t0, 3))
+                         vici_ready_s=round(vici_s, 3), ready_s=round(time.monotonic() - t0, 3),
+                         aaa=f"{s.radius.address}:{s.radius.port}" if s.radius else None,
+                         connections=self.connections())
 
     def stop(self) -> None:
         self._stop.set()
@@ -202,6 +265,11 @@ class SegwService:
             self.driver.close()
             self.driver = None
         self.charon.stop()
+
+    def connections(self) -> list[dict[str, Any]]:
+        """The loaded connections: name, remote identity, whether the second round (EAP via the AAA) is demanded."""
+        return [{"name": n, "remote_id": c["remote-1"]["id"], "hp_authentication": "remote-2" in c}
+                for n, c in self.conns.items()]
 
     # ------------------------------------------------------------------ pieces
 
@@ -262,6 +330,7 @@ class SegwService:
         if type_ == "segw.tunnel_up":
             self.counters["up"] += 1
             self.events.emit("backhaul.up", "info", identity=fields.get("remote_id"),
+                             remote_eap_id=fields.get("remote_eap_id"), conn=fields.get("ike"),
                              segw_identity=fields.get("local_id"), remote_addr=fields.get("remote_addr"),
                              vip=fields.get("vip"), proposal=fields.get("proposal"),
                              esp_proposal=fields.get("esp_proposal"), local_ts=fields.get("local_ts"),
@@ -324,6 +393,10 @@ class SegwService:
                 return {"ok": True, "terminated": done}
             if op == "reload_crl":
                 return self.reload_crl("control request")
-            return {"ok": False, "error": f"unknown op {op!r}", "ops": ["status", "tunnels", "terminate", "reload_crl"]}
+            if op == "connections":
+                return {"ok": True, "connections": self.connections(),
+                        "aaa": f"{s.radius.address}:{s.radius.port}" if s.radius else None}
+            return {"ok": False, "error": f"unknown op {op!r}",
+                    "ops": ["status", "tunnels", "terminate", "reload_crl", "connections"]}
         except (ViciError, OSError, ValueError, TypeError) as e:
             return {"ok": False, "error": f"{type(e).__name__}: {e}"}

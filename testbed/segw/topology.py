@@ -12,6 +12,11 @@
 - Device identity (TS 33.320 4.4.2): the FQDN ``<OUI>-<serial>.femto.operator.nrfemto.test`` from the
   femto node's optional ``device: {oui, serial}``; without it a deterministic default
   (:data:`DEFAULT_OUI`, the node name in upper case).
+- Hosting-party authentication (TS 33.320 7.2.3, RFC 4739 second IKE_AUTH round): the AAA server is
+  the topology's ``testbed.aaa`` service (:func:`aaa_of`: its node's operator address, never one of
+  the traffic selectors, so femtos cannot reach it); the operator's policy per femto is the core's
+  ``core.femtos[].hpm.required`` (:func:`hpm_policies_of`); the femto's HPM is its ``testbed.hpm``
+  service (:func:`hpm_socket_of`).
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from testbed.errors import ConfigError
 from testbed.topology.model import OPERATOR_KINDS, Role, SegmentKind
 from testbed.topology.plan import NetworkPlan, RoutePlan
 
-__all__ = ["DEFAULT_OUI", "DEFAULT_POOL", "BackhaulPlan", "backhaul_plan", "device_of", "free_pool", "femto_control_path",
-           "hpm_socket_of", "pool_routes", "tunnelled_femtos"]
+__all__ = ["DEFAULT_OUI", "DEFAULT_POOL", "AaaPlan", "BackhaulPlan", "aaa_of", "backhaul_plan", "device_of",
+           "free_pool", "femto_control_path", "hpm_card_of", "hpm_policies_of", "hpm_socket_of", "pool_routes",
+           "tunnelled_femtos"]
 
 #: A locally administered OUI (no real vendor) for femtos without ``device:``.
 DEFAULT_OUI = "0200F5"
@@ -131,14 +137,17 @@ def device_of(plan: NetworkPlan, node: str) -> tuple[str, str]:
 
 
 def pool_routes(plan: NetworkPlan, bp: BackhaulPlan) -> dict[str, RoutePlan]:
-    """node -> route to the virtual IP pool via the SeGW, for every other node on its operator segment.
+    """node -> route to the virtual IP pool via the SeGW, for every operator service node (AMF, UPF, MS,
+    NTP) on its operator segment: the only nodes the femtos talk to (the SeGW's forward filter drops
+    everything else between the pool and the operator network, so e.g. the AAA gets no route either).
 
     Nodes that already have a route covering the pool (given in the topology) get none.
     """
     pool = ipaddress.IPv4Network(bp.pool)
     out: dict[str, RoutePlan] = {}
+    service_nodes = {key.split(":", 1)[1] for key in bp.services}
     for n, p in plan.nodes.items():
-        if n == bp.segw:
+        if n == bp.segw or n not in service_nodes:
             continue
         intf = p.interface_on(bp.operator_segment)
         if intf is None:
@@ -173,3 +182,91 @@ def hpm_socket_of(plan: NetworkPlan, node: str) -> str | None:
             if i + 1 < len(cmd):
                 return cmd[i + 1]
     return None
+
+
+def _service_arg(cmd: list[str], module: str, flag: str) -> str | None:
+    """The value of ``flag`` in a ``python -m <module> ...`` command, or None."""
+    if module not in cmd or flag not in cmd:
+        return None
+    i = cmd.index(flag)
+    return cmd[i + 1] if i + 1 < len(cmd) else None
+
+
+def hpm_card_of(plan: NetworkPlan, node: str) -> str | None:
+    """The card file (``--card``) of the ``testbed.hpm`` service on femto ``node``, or None."""
+    for svc in plan.topology.nodes[node].services.values():
+        card = _service_arg(list(svc.command), "testbed.hpm", "--card")
+        if card is not None:
+            return card
+    return None
+
+
+@dataclass(frozen=True)
+class AaaPlan:
+    """The AAA server (RADIUS, RFC 2865/3579) the SeGW relays the femtos' EAP-AKA round to."""
+
+    node: str
+    service: str
+    address: str
+    port: int
+    #: the shared secret's file (``--secret-file``), relative to the run directory unless absolute.
+    secret_file: str
+
+
+def aaa_of(plan: NetworkPlan, bp: BackhaulPlan) -> AaaPlan | None:
+    """The topology's ``testbed.aaa`` service as the SeGW reaches it, or None without one.
+
+    Its address is ``--listen`` unless that is a wildcard, else its node's address on the SeGW's
+    operator segment. It must be on that segment (the SeGW talks to it directly) and must not be
+    one of the operator services the femtos reach through the tunnel (AMF, UPF, MS, NTP: the
+    traffic selectors): the AAA stays out of the femtos' reach, and with kernel-libipsec the SeGW
+    holds the service addresses on its loopback, so RADIUS to one of them would never leave it.
+    """
+    topo = plan.topology
+    found: list[AaaPlan] = []
+    for n, node in topo.nodes.items():
+        for name, svc in node.services.items():
+            cmd = list(svc.command)
+            if "testbed.aaa" not in cmd:
+                continue
+            where = f"nodes.{n}.services.{name}.command"
+            secret = _service_arg(cmd, "testbed.aaa", "--secret-file")
+            if not secret:
+                raise ConfigError(topo.source_file, where, "the AAA service needs --secret-file (written per run)")
+            port_arg = _service_arg(cmd, "testbed.aaa", "--port") or "1812"
+            try:
+                port = int(port_arg)
+            except ValueError:
+                raise ConfigError(topo.source_file, where, f"--port {port_arg!r} is not a number") from None
+            if not 0 < port < 65536:
+                raise ConfigError(topo.source_file, where, f"--port {port} is not a UDP port (1..65535)")
+            intf = plan.nodes[n].interface_on(bp.operator_segment)
+            listen = _service_arg(cmd, "testbed.aaa", "--listen")
+            if intf is None:
+                raise ConfigError(topo.source_file, f"nodes.{n}.links",
+                                  f"the AAA's node must be on the SeGW's operator segment {bp.operator_segment}")
+            address = intf.address if listen in (None, "0.0.0.0") else listen
+            if address != intf.address:
+                raise ConfigError(topo.source_file, where,
+                                  f"--listen {listen} is not {n}'s address on {bp.operator_segment} ({intf.address})")
+            if address in bp.services.values():
+                svc_name = next(k for k, a in bp.services.items() if a == address)
+                raise ConfigError(topo.source_file, where,
+                                  f"the AAA at {address} shares the address of {svc_name}, a traffic selector the "
+                                  "femtos reach: run it on its own node on the operator segment")
+            found.append(AaaPlan(n, name, address, port, secret))
+    if len(found) > 1:
+        raise ConfigError(topo.source_file, "nodes", "more than one testbed.aaa service: the SeGW uses one AAA")
+    return found[0] if found else None
+
+
+def hpm_policies_of(plan: NetworkPlan) -> dict[str, bool]:
+    """Femto name -> whether the operator requires hosting-party authentication of it
+    (``core.femtos[].hpm.required``, TS 33.320 7.2.3); femtos without an ``hpm`` are absent."""
+    core = plan.topology.core
+    if not core:
+        return {}
+    from testbed.core.config import parse_core_settings
+
+    settings = parse_core_settings(core, plan.topology.source_file)
+    return {name: h.required for name, h in settings.hpm_policies().items()}

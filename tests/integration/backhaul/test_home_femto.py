@@ -4,8 +4,8 @@ TS 33.210, TS 33.310; TR 33.745 for the NR femto).
 
 One bring-up of topologies/home-femto.yaml, then:
 
-- tunnel up: the SeGW authenticated the femto's device FQDN (from OUI + serial) through the NAT,
-  AES-GCM proposals, a virtual IP from the pool, service-only traffic selectors;
+- tunnel up: the SeGW authenticated the femto's device FQDN (from OUI + serial) through the NAT, then its
+  HPM (EAP-AKA second round), AES-GCM proposals, a virtual IP from the pool, service-only traffic selectors;
 - ue1 (CAG member) registers and pings the DN through femto -> tunnel -> UPF (the UPF sees GTP-U from
   the virtual IP); ue2 (not a member) gets #76;
 - atk-inet and atk-lan cannot reach the operator network, even with routes pointed at the SeGW, the
@@ -113,6 +113,8 @@ def test_home_femto_secure_backhaul(clean_system, runs_dir, record_property):
         assert up["identity"] == FEMTO_FQDN and up["segw_identity"] == "segw.operator.nrfemto.test"
         assert up["proposal"].startswith("AES_GCM_16") and up["esp_proposal"].startswith("AES_GCM_16"), up
         assert up["remote_addr"] == nat  # the SeGW saw the femto through the home router's NAT
+        # hosting-party authentication (TS 33.320 7.2.3): the HPM's NAI from the second round (test_hosting_party.py)
+        assert up["remote_eap_id"] == "0001010000009001@nai.5gc.mnc001.mcc001.3gppnetwork.org", up
         vip = up["vip"]
         assert ipaddress.IPv4Address(vip) in POOL
         services = sorted(f"{a}/32" for a in ("10.10.0.2", "10.10.0.3", "10.10.0.4", "10.10.0.5"))

@@ -154,9 +154,8 @@ class HpmLab:
         fconn = profiles.femto_conn(self.lab.addr_segw, pki.femto_identity(OUI, "HPM1"),
                                     cert=femto_cert.cert_pem(), root=pki.root.cert_pem(),
                                     remote_ts=self.lab.services, eap_identity=IDENTITY)
-        assert fconn["local-2"] == {"auth": "eap-aka", "eap_id": IDENTITY}
         # the second round's IDi (RFC 4739 3): the device identity again, not charon's default (the IP address)
-        fconn["local-2"]["id"] = pki.femto_identity(OUI, "HPM1")
+        assert fconn["local-2"] == {"auth": "eap-aka", "id": pki.femto_identity(OUI, "HPM1"), "eap_id": IDENTITY}
         self.femto_vici.load_conn("femto", fconn)
 
     def hpm(self, k: bytes, **kw: Any) -> FakeHpm:

@@ -64,10 +64,10 @@ def test_reference_topology_backhaul_plan() -> None:
     assert device_of(plan, "femto1") == ("0200F5", "HF-0001")
     assert femto_control_path(plan, "femto1") == "femto1/control.sock"
     routes = pool_routes(plan, bp)
-    assert set(routes) == {"core", "upf", "ms", "ntp"}  # every operator node, not the SeGW, not the DN
+    assert set(routes) == {"core", "upf", "ms", "ntp"}  # every operator service node: not the SeGW, DN or AAA
     assert all(r.prefix == "10.11.0.0/24" and r.via == "10.10.0.1" for r in routes.values())
     assert routes["upf"].dev == "upf-eth0"
-    assert hpm_socket_of(plan, "femto1") is None
+    assert hpm_socket_of(plan, "femto1") == "femto1/hpm/hpm.sock"  # hosting-party module (TS 33.320 7.2.3)
 
 
 def test_control_femto_lab_has_no_tunnel() -> None:
@@ -123,7 +123,7 @@ def test_provision_pki_tre_and_settings(tmp_path: Path, monkeypatch: pytest.Monk
     bh = load_backhaul_settings(run / "femto1" / "backhaul.json")
     assert bh.identity == result.femtos["femto1"] and bh.segw_address == "203.0.113.10"
     assert bh.control_socket == "femto1/backhaul.sock" and bh.femto_control == "femto1/control.sock"
-    assert not bh.hpm_required
+    assert bh.hpm_required and bh.hpm_socket == "femto1/hpm/hpm.sock"  # home-femto.yaml: HPM required
     # paths are relative to the run directory (the services' working directory)
     monkeypatch.chdir(run)
     cert = x509.load_pem_x509_certificate(Path(bh.cert).read_bytes())
