@@ -85,9 +85,15 @@ def test_ues_register_through_the_femto_cag_and_user_plane(clean_system, runs_di
             ues = control_request(sock, {"op": "list"}, timeout=10)["ues"]
             addresses = [u["sessions"]["1"] for u in ues]  # {psi: PDU address}
             assert len(set(addresses)) == 200
-            script = " ".join(f"ping -c1 -W2 -I {a} {DN} >/dev/null && echo ok;" for a in addresses)
-            out = tb.run("ue1", ["sh", "-c", script], timeout=300)
-            assert out.stdout.count("ok") == 200, (out.stdout.count("ok"), out.stderr[-800:])
+            # one echo per UE; a second try only after a loss (a datagram dropped on a busy 2-core
+            # machine is not a broken session: a broken one fails both), and the retries are bounded
+            one = "ping -c1 -W2 -I {a} " + DN + " >/dev/null"
+            script = " ".join(f"if {one.format(a=a)}; then echo ok; elif {one.format(a=a)}; then echo retry-ok; fi;"
+                              for a in addresses)
+            out = tb.run("ue1", ["sh", "-c", script], timeout=400)
+            answered = out.stdout.count("ok")  # "ok" and "retry-ok"
+            retried = out.stdout.count("retry-ok")
+            assert answered == 200 and retried <= 10, (answered, retried, out.stderr[-800:])
         finally:
             proc.terminate()
             proc.wait(timeout=15)
