@@ -7,11 +7,12 @@ expected, and never echoes key material.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from testbed.errors import ConfigError
 
@@ -61,3 +62,38 @@ def check_mnc(v: str) -> str:
     if not isinstance(v, str) or not v.isdigit() or not v.isascii() or len(v) not in (2, 3):
         raise ValueError("expected 2 or 3 digits (quote it in YAML: \"01\")")
     return v
+
+
+class StrictModel(BaseModel):
+    """Base of the settings models: unknown keys are errors (a typo is never silently ignored),
+    values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_ipv4_address(v: str, example: str = "10.0.0.5") -> str:
+    """An IPv4 address field, normalised (``010.0.0.1`` is refused by :mod:`ipaddress`)."""
+    try:
+        return str(ipaddress.IPv4Address(v))
+    except ValueError:
+        raise ValueError(f"expected an IPv4 address like {example}") from None
+
+
+def check_ip_address(v: str) -> str:
+    """An IPv4 or IPv6 address field, normalised."""
+    try:
+        return str(ipaddress.ip_address(v))
+    except ValueError:
+        raise ValueError("expected an IP address") from None
+
+
+def check_ipv4_prefix(v: str, *, example: str, max_prefixlen: int, too_small: str) -> str:
+    """An IPv4 prefix field (host bits zero) no longer than ``/max_prefixlen``; ``too_small`` is
+    the message when it is."""
+    try:
+        net = ipaddress.IPv4Network(v, strict=True)
+    except ValueError as e:
+        raise ValueError(f"expected an IPv4 prefix like {example} ({e})") from None
+    if net.prefixlen > max_prefixlen:
+        raise ValueError(too_small)
+    return str(net)

@@ -28,12 +28,11 @@ card file (:func:`testbed.core.provision.write_hpm_cards`).
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from testbed.config_files import check_mcc, check_mnc, config_error
+from testbed.config_files import check_ipv4_address, check_ipv4_prefix, check_mcc, check_mnc, config_error
 from testbed.errors import ConfigError
 
 CagId = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
@@ -119,23 +118,13 @@ class SmfSettings(_Strict):
     @field_validator("ue_pool")
     @classmethod
     def _pool(cls, v: str) -> str:
-        try:
-            net = ipaddress.IPv4Network(v, strict=True)
-        except ValueError as e:
-            raise ValueError(f"expected an IPv4 prefix like 10.45.0.0/16 ({e})") from None
-        if net.prefixlen > 29:
-            raise ValueError("the UE pool needs at least a /29")
-        return str(net)
+        return check_ipv4_prefix(v, example="10.45.0.0/16", max_prefixlen=29,
+                                 too_small="the UE pool needs at least a /29")
 
     @field_validator("upf_n4", "dns")
     @classmethod
     def _addr(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        try:
-            return str(ipaddress.IPv4Address(v))
-        except ValueError:
-            raise ValueError("expected an IPv4 address") from None
+        return v if v is None else check_ipv4_address(v)
 
 
 class HpmSettings(_Strict):

@@ -22,13 +22,19 @@ Errors name the file and the field path (:func:`parse_femto_config`).
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from testbed.config_files import check_mcc, check_mnc, config_error, read_data_file
+from testbed.config_files import (
+    StrictModel,
+    check_ip_address,
+    check_mcc,
+    check_mnc,
+    config_error,
+    read_data_file,
+)
 from testbed.errors import ConfigError
 from testbed.protocols import ngap
 
@@ -39,15 +45,8 @@ CagId = Annotated[int, Field(ge=0, le=0xFFFFFFFF)]
 MAX_SIB1_CAG_IDS = 12
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _ip(v: str) -> str:
-    try:
-        return str(ipaddress.ip_address(v))
-    except ValueError:
-        raise ValueError("expected an IP address") from None
+_Strict = StrictModel
+_ip = check_ip_address
 
 
 class Knobs(_Strict):

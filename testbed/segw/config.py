@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -22,7 +21,13 @@ from pydantic import (
     model_validator,
 )
 
-from testbed.config_files import config_error, read_data_file
+from testbed.config_files import (
+    StrictModel,
+    check_ipv4_address,
+    check_ipv4_prefix,
+    config_error,
+    read_data_file,
+)
 from testbed.errors import ConfigError
 from testbed.segw.profiles import FEMTO_ID_PATTERN, SEGW_FQDN
 
@@ -32,15 +37,8 @@ __all__ = ["BackhaulSettings", "FemtoPolicy", "RadiusSettings", "SegwSettings", 
 Backend = Literal["auto", "kernel", "libipsec"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _ipv4(v: str) -> str:
-    try:
-        return str(ipaddress.IPv4Address(v))
-    except ValueError:
-        raise ValueError("expected an IPv4 address") from None
+_Strict = StrictModel
+_ipv4 = check_ipv4_address
 
 
 class RadiusSettings(_Strict):
@@ -105,13 +103,8 @@ class SegwSettings(_Strict):
     @field_validator("pool")
     @classmethod
     def _pool(cls, v: str) -> str:
-        try:
-            net = ipaddress.IPv4Network(v, strict=True)
-        except ValueError as e:
-            raise ValueError(f"expected an IPv4 prefix like 10.11.0.0/24 ({e})") from None
-        if net.prefixlen > 30:
-            raise ValueError("the pool must hold at least two addresses (/30 or larger)")
-        return str(net)
+        return check_ipv4_prefix(v, example="10.11.0.0/24", max_prefixlen=30,
+                                 too_small="the pool must hold at least two addresses (/30 or larger)")
 
     @field_validator("services")
     @classmethod

@@ -26,8 +26,6 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
@@ -35,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from testbed.config_files import StrictModel, check_ipv4_address, check_ipv4_prefix
 from testbed.errors import ConfigError
 
 # Interface names are "<node>-eth<N>" and must fit IFNAMSIZ (15 chars) with N < 100.
@@ -75,8 +74,7 @@ OPERATOR_KINDS = frozenset({SegmentKind.OPERATOR, SegmentKind.N6})
 PUBLIC_KINDS = frozenset({SegmentKind.ISP_ACCESS, SegmentKind.INTERNET})
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 class LinkOptions(_Strict):
@@ -100,13 +98,8 @@ class Segment(LinkOptions):
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
-        try:
-            net = ipaddress.IPv4Network(v, strict=True)
-        except ValueError as e:
-            raise ValueError(f"expected an IPv4 prefix like 10.0.0.0/24 ({e})") from None
-        if net.prefixlen > 30:
-            raise ValueError("prefix must be /30 or larger to hold hosts")
-        return str(net)
+        return check_ipv4_prefix(v, example="10.0.0.0/24", max_prefixlen=30,
+                                 too_small="prefix must be /30 or larger to hold hosts")
 
 
 class Link(LinkOptions):
@@ -116,12 +109,7 @@ class Link(LinkOptions):
     @field_validator("address")
     @classmethod
     def _address(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        try:
-            return str(ipaddress.IPv4Address(v))
-        except ValueError:
-            raise ValueError("expected an IPv4 address like 10.0.0.5") from None
+        return v if v is None else check_ipv4_address(v)
 
 
 class ServiceProbe(_Strict):

@@ -27,9 +27,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from testbed.config_files import config_error, read_data_file
+from testbed.config_files import StrictModel, config_error, read_data_file
 from testbed.errors import ConfigError
 
 __all__ = ["NasSettings", "RadioSettings", "SessionSpec", "UeProcessConfig", "UeRange", "UeSpec",
@@ -41,8 +41,7 @@ Position = tuple[int, int, int]
 RLS_PORT = 4997
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 def parse_gnb_address(v: str) -> tuple[str, int]:

@@ -59,3 +59,31 @@ def test_missing_file(tmp_path):
     with pytest.raises(ConfigError) as e:
         read_data_file(tmp_path / "missing.yaml")
     assert "cannot read" in str(e.value)
+
+
+def test_shared_address_and_prefix_checks() -> None:
+    import pytest as _pytest
+
+    from testbed.config_files import StrictModel, check_ip_address, check_ipv4_address, check_ipv4_prefix
+
+    assert check_ipv4_address("10.0.0.5") == "10.0.0.5"
+    with _pytest.raises(ValueError, match="IPv4 address like 192.0.2.1"):
+        check_ipv4_address("10.0.0.256", example="192.0.2.1")
+    with _pytest.raises(ValueError, match="IPv4 address"):
+        check_ipv4_address("2001:db8::1")
+    assert check_ip_address("2001:db8:0::1") == "2001:db8::1"
+    with _pytest.raises(ValueError, match="expected an IP address"):
+        check_ip_address("host.example")
+    assert check_ipv4_prefix("10.45.0.0/16", example="x", max_prefixlen=29, too_small="small") == "10.45.0.0/16"
+    with _pytest.raises(ValueError, match="host bits set"):  # strict: host bits must be zero
+        check_ipv4_prefix("10.45.0.1/16", example="10.45.0.0/16", max_prefixlen=29, too_small="small")
+    with _pytest.raises(ValueError, match="^small$"):
+        check_ipv4_prefix("10.45.0.0/30", example="x", max_prefixlen=29, too_small="small")
+
+    class M(StrictModel):
+        a: int = 1
+
+    with _pytest.raises(Exception, match="Extra inputs are not permitted"):
+        M(b=2)
+    with _pytest.raises(Exception, match="frozen"):
+        M().a = 3
