@@ -437,6 +437,82 @@ def hpm(femto: Annotated[str, typer.Argument(help="femto node (e.g. femto1)")],
         raise typer.Exit(1)
 
 
+PKI_OPS = ("status", "revoke")
+
+
+def femto_cert_name(run_path: Path, femto: str) -> str:
+    """The run-PKI name of femto node ``femto``'s device certificate (from ``<run>/<femto>/backhaul.json``)."""
+    from testbed.segw.config import load_backhaul_settings
+
+    settings_file = run_path / femto / "backhaul.json"
+    if not settings_file.exists():
+        raise ConfigError(str(settings_file), "", f"no backhaul settings: {femto!r} is not a tunnelled femto of this run")
+    return Path(load_backhaul_settings(settings_file).cert).stem
+
+
+def pki_revoke(run_path: Path, femto: str, *, terminate: bool = False) -> dict:
+    """Revoke femto ``femto``'s device certificate in the run's PKI (keyCompromise, RFC 5280 5.3.1).
+
+    The OCSP responder of the run answers 'revoked' from its next request on (it re-reads the PKI's
+    index); the SeGW refuses the femto's next authentication (TS 33.320 7.2.4). An established tunnel
+    is not re-checked; ``terminate`` asks the SeGW to close it, so the femto must authenticate again."""
+    from testbed.pki import RunPki
+
+    pki = RunPki.load(run_path / "pki")
+    name = femto_cert_name(run_path, femto)
+    cert = pki.get(name).cert
+    already = pki.is_revoked(cert)
+    pki.revoke(cert)
+    reply: dict = {"ok": True, "femto": femto, "cert": name, "serial": format(cert.serial_number, "x"),
+                   "already_revoked": already, "ocsp_url": pki.ocsp_url, "crl_url": pki.crl_url}
+    if terminate:
+        from cryptography.x509.oid import NameOID
+
+        from testbed.runtime.control import control_request
+        from testbed.segw.config import load_segw_settings
+
+        identity = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+        done: list = []
+        for f in sorted(run_path.glob("*/segw.json")):
+            sock = Path(load_segw_settings(f).control_socket)
+            try:
+                r = control_request(sock if sock.is_absolute() else run_path / sock,
+                                    {"op": "terminate", "identity": identity}, timeout=10)
+            except (OSError, ValueError) as e:
+                r = {"ok": False, "error": str(e)}
+            done.append(r)
+        reply["terminated"] = done
+    return reply
+
+
+@app.command()
+def pki(op: Annotated[str, typer.Argument(help=f"one of: {', '.join(PKI_OPS)}")],
+        femto: Annotated[str | None, typer.Argument(help="femto node (revoke)")] = None,
+        terminate: Annotated[bool, typer.Option("--terminate", help="revoke: also close its tunnel at the SeGW")] = False,
+        run: Annotated[str | None, typer.Option("--run", help="run (default: current)")] = None,
+        runs_dir: RunsOpt = None) -> None:
+    """The run's operator PKI: nrfemto pki revoke femto1 [--terminate] | nrfemto pki status."""
+    from testbed.pki import RunPki
+
+    if op not in PKI_OPS:
+        raise _fail(f"unknown operation {op!r}; expected one of {', '.join(PKI_OPS)}", 2)
+    rd = _resolve(run, runs_dir)
+    try:
+        if op == "revoke":
+            if not femto:
+                raise _fail("nrfemto pki revoke needs a femto node (e.g. femto1)", 2)
+            reply = pki_revoke(rd.path, femto, terminate=terminate)
+        else:
+            p = RunPki.load(rd.path / "pki")
+            reply = {"ok": True, "ocsp_url": p.ocsp_url, "crl_url": p.crl_url,
+                     "revoked_serials": sorted(format(x, "x") for x in p.revoked_serials()), "certs": p.names()}
+    except ConfigError as e:
+        raise _fail(str(e), 2) from None
+    except (OSError, KeyError, ValueError) as e:
+        raise _fail(f"{type(e).__name__}: {e}") from None
+    print(json.dumps(reply, indent=2, sort_keys=True))
+
+
 @app.command(name="exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def exec_(node: Annotated[str, typer.Argument(help="node name")],
           command: Annotated[list[str], typer.Argument(help="command (after --)")],

@@ -187,8 +187,15 @@ class RunPki:
     # -- construction --------------------------------------------------------
     @classmethod
     def create(cls, directory: Path, *, operator: str = "nrfemto operator", key_type: str = "ecdsa-p256",
-               crl_url: str | None = None, ocsp_url: str | None = None) -> RunPki:
-        """Generate a new root CA (10 years) and issuing CA (5 years) into ``directory``."""
+               crl_url: str | None = None, ocsp_url: str | None = None,
+               pointer_kinds: tuple[str, ...] | list[str] | None = None) -> RunPki:
+        """Generate a new root CA (10 years) and issuing CA (5 years) into ``directory``.
+
+        ``crl_url``/``ocsp_url``: the CRL distribution point (RFC 5280 4.2.1.13) and OCSP URI
+        (authorityInfoAccess, RFC 5280 4.2.2.1) put into end-entity certificates; ``pointer_kinds``
+        limits them to those kinds (``femto``, ``segw``, ``ms``, ``ms-client``; default: all), e.g.
+        only device certificates, whose relying party (the SeGW) can reach the responder.
+        """
         if key_type not in KEY_TYPES:
             raise ValueError(f"key_type must be one of {KEY_TYPES}, not {key_type!r}")
         directory = Path(directory)
@@ -196,7 +203,9 @@ class RunPki:
         if (directory / "index.json").exists():
             raise FileExistsError(f"{directory}: a PKI already exists here (use RunPki.load)")
         index: dict[str, Any] = {"version": 1, "operator": operator, "key_type": key_type,
-                                 "crl_url": crl_url, "ocsp_url": ocsp_url, "certs": {}}
+                                 "crl_url": crl_url, "ocsp_url": ocsp_url,
+                                 "pointer_kinds": list(pointer_kinds) if pointer_kinds is not None else None,
+                                 "certs": {}}
         root, issuing = _make_cas(directory, operator, key_type)
         pki = cls(directory, index, root, issuing)
         _write_atomic(directory / "chain.pem", pki.chain_pem())
@@ -237,6 +246,12 @@ class RunPki:
     @property
     def ocsp_url(self) -> str | None:
         return self._index.get("ocsp_url")
+
+    @property
+    def pointer_kinds(self) -> list[str] | None:
+        """Certificate kinds that carry the CRL/OCSP pointers (None: every end entity)."""
+        kinds = self._index.get("pointer_kinds")
+        return None if kinds is None else list(kinds)
 
     @property
     def index_path(self) -> Path:
@@ -547,7 +562,8 @@ class RunPki:
              .add_extension(x509.SubjectAlternativeName(sans), critical=False)
              .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
              .add_extension(aki, critical=False))
-        b = self._add_revocation_pointers(b)
+        if self.pointer_kinds is None or kind in self.pointer_kinds:
+            b = self._add_revocation_pointers(b)
         cert = b.sign(signer, _sig_hash(self.key_type))
 
         cert_path, key_path = self.directory / f"{name}.pem", self.directory / f"{name}.key"

@@ -14,7 +14,8 @@
 Revocations made by other processes are picked up on the next request:
 ``index.json`` is re-read whenever its mtime/size changes. Readiness: the line
 ``ocsp_server ready: listening on http://HOST:PORT`` on stdout (the real port
-when ``--port 0``) and, with ``$NRFEMTO_EVENTS`` set, a ``service.listening`` event.
+when ``--port 0``) and, with ``$NRFEMTO_EVENTS`` set, a ``service.listening`` event; every OCSP
+answer is an ``ocsp.response`` event {peer, status, serial?, cert_status?} (good/revoked/unknown).
 """
 
 from __future__ import annotations
@@ -110,12 +111,18 @@ class OcspHandler(BaseHTTPRequestHandler):
                 body = _unsuccessful(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
         emit = getattr(self.server, "emit", None)
         if emit is not None:
+            extra: dict[str, Any] = {}
             try:
-                status = ocsp.load_der_ocsp_response(body).response_status.name.lower()
+                resp = ocsp.load_der_ocsp_response(body)
+                status = resp.response_status.name.lower()
+                if resp.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL:
+                    # what the relying party was told about which certificate (RFC 6960 4.2.1)
+                    extra = {"serial": format(resp.serial_number, "x"),
+                             "cert_status": resp.certificate_status.name.lower()}
             except Exception:
                 status = "unparsable"
             emit("ocsp.response", "debug" if status == "successful" else "notice",
-                 peer=self.client_address[0], status=status)
+                 peer=self.client_address[0], status=status, **extra)
         self._send(200, OCSP_RESPONSE_TYPE, body)
 
     def do_POST(self) -> None:  # noqa: N802 - http.server API

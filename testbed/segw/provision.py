@@ -22,6 +22,14 @@ For a topology with a ``segw`` node, into the run directory:
   it gets a certificate-only tunnel even with an HPM; a femto whose policy requires it but that has
   no HPM cannot pass the SeGW (and a progress warning says so).
 
+Revocation online (TS 33.320 7.2.4, TS 33.310 6.1a): with a ``testbed.pki.ocsp_server`` service on the
+operator segment (:func:`~testbed.segw.topology.responder_of`) the PKI is created with its OCSP URI
+(authorityInfoAccess) and CRL distribution point, in the *device* certificates only (the SeGW is
+their relying party and reaches the responder; the femto could not reach it for the SeGW's
+certificate before its tunnel is up). The SeGW's charon then asks the responder (OCSP first, the
+CRL from the distribution point if OCSP gives no answer); it loads only the root's ARL through vici
+(the issuing CA's certificate carries no pointer, and ``revocation = strict`` wants its status too).
+
 Returns the extra routes (every operator service node -> the virtual IP pool via the SeGW).
 """
 
@@ -40,6 +48,7 @@ from testbed.segw.config import BackhaulSettings, FemtoPolicy, RadiusSettings, S
 from testbed.segw.topology import (
     AaaPlan,
     BackhaulPlan,
+    RevocationPlan,
     aaa_of,
     backhaul_plan,
     device_of,
@@ -48,11 +57,12 @@ from testbed.segw.topology import (
     hpm_policies_of,
     hpm_socket_of,
     pool_routes,
+    responder_of,
     tunnelled_femtos,
 )
 from testbed.topology.plan import NetworkPlan, RoutePlan
 
-__all__ = ["BackhaulProvision", "provision_backhaul"]
+__all__ = ["BackhaulProvision", "pki_options", "provision_backhaul"]
 
 SEGW_SETTINGS = "segw.json"
 BACKHAUL_SETTINGS = "backhaul.json"
@@ -69,6 +79,8 @@ class BackhaulProvision:
     aaa: AaaPlan | None = None
     #: node -> hosting-party authentication required by the operator's policy
     hp_required: dict[str, bool] = field(default_factory=dict)
+    #: the OCSP responder / CRL server whose URLs the device certificates carry (None: CRL via vici only)
+    revocation: RevocationPlan | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -84,6 +96,14 @@ def write_radius_secret(run_path: Path, secret_file: str) -> Path:
     return path
 
 
+def pki_options(responder: RevocationPlan | None) -> dict[str, object]:
+    """:meth:`RunPki.create` options for a run with (or without) an OCSP responder / CRL server:
+    its OCSP URI and CRL distribution point, in device certificates only."""
+    if responder is None:
+        return {}
+    return {"ocsp_url": responder.ocsp_url, "crl_url": responder.crl_url, "pointer_kinds": ("femto",)}
+
+
 def provision_backhaul(plan: NetworkPlan, run_path: Path, *,
                        detect: Callable[[], tuple[str, str]] | None = None) -> BackhaulProvision | None:
     """Create the PKI, TrE contents and settings files of the backhaul; None without a SeGW."""
@@ -96,13 +116,18 @@ def provision_backhaul(plan: NetworkPlan, run_path: Path, *,
     backend, reason = (detect or esp_backend)()
     run_path = Path(run_path)
     pki_dir = run_path / "pki"
-    pki = RunPki.open(pki_dir)
+    responder = responder_of(plan, bp)
+    pki = RunPki.open(pki_dir, **pki_options(responder))
+    if responder is not None and pki.ocsp_url != responder.ocsp_url:
+        raise ConfigError(plan.topology.source_file, f"nodes.{responder.node}.services.{responder.service}",
+                          f"{pki_dir} already holds a PKI whose certificates point to {pki.ocsp_url!r}, "
+                          f"not to this responder ({responder.ocsp_url})")
     rel = os.path.relpath
     segw_cert = pki.segw(ip=bp.public_address)
     (pki_dir / "root-crl.pem").write_bytes(pki.root_crl().public_bytes(serialization.Encoding.PEM))
     segw_dir = run_path / bp.segw
     segw_dir.mkdir(parents=True, exist_ok=True)
-    result = BackhaulProvision(bp, backend, reason, pool_routes(plan, bp))
+    result = BackhaulProvision(bp, backend, reason, pool_routes(plan, bp), revocation=responder)
     femtos = tunnelled_femtos(plan)
     aaa = aaa_of(plan, bp)
     policies = hpm_policies_of(plan)

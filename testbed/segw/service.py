@@ -17,6 +17,13 @@ TS 33.320 7.2/7.4 (SeGW of the femto architecture), TS 33.210 (IKEv2/ESP profile
    ESP proposals), ``backhaul.down`` and ``backhaul.rejected`` (reason from charon's log);
 5. reloads the CRL into charon whenever the PKI rewrites it (a revocation takes effect for the next
    authentication; established SAs are not re-checked, as with any IKEv2 responder);
+   *online revocation* (TS 33.320 7.2.4, TS 33.310 6.1a) when the run's PKI has an OCSP URI / CRL
+   distribution point (``index.json``: ``ocsp_url``/``crl_url``, set at ``up`` when the topology
+   runs ``testbed.pki.ocsp_server``): the issuing CA's CRL is *not* loaded (charon asks the
+   responder named in the device certificate, OCSP first, then the CRL distribution point), only
+   the root's ARL (the issuing CA's certificate has no pointer; ``strict`` wants its status too);
+   on a revocation the service flushes charon's cached OCSP responses and fetched CRLs
+   (``segw.revocation_cache_flushed``), so the next authentication asks the responder again;
 6. answers its control socket: ``status``, ``tunnels``, ``terminate`` (``identity`` or all),
    ``reload_crl``, ``connections`` (the loaded connections and whether each demands the second round).
 
@@ -45,6 +52,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+
 from testbed.runtime.events import EventWriter
 from testbed.segw import profiles
 from testbed.segw.charon import RadiusServer
@@ -62,6 +71,8 @@ POOL_NAME = "femtos"
 #: the wildcard connection (femtos not listed in ``segw.json``)
 CONN_NAME = "segw"
 NFT_TABLE = "nrft_segw"
+#: vici ``flush-certs`` type of charon's cached OCSP responses (strongSwan certificate_type_names)
+OCSP_RESPONSES = "OCSP_RESPONSE"
 
 
 def femto_conn_name(node: str) -> str:
@@ -233,7 +244,11 @@ class SegwService:
         self.driver = ViciDriver(self.charon.vici_socket)
         self._pki = RunPki.load(Path(s.pki_dir))
         cert = self._pki.get(s.cert_name)
-        load_node_credentials(self.driver, self._pki, cert)
+        online = self.online_revocation
+        load_node_credentials(self.driver, self._pki, cert, with_crls=not online)
+        if online:
+            # the root's ARL: the issuing CA's status (its certificate carries no OCSP URI / CDP)
+            self.driver.load_cert(self._pki.root_crl().public_bytes(serialization.Encoding.PEM), "x509crl")
         self._crl_mtime = self._crl_file().stat().st_mtime if self._crl_file().exists() else None
         self.driver.load_pool(POOL_NAME, s.pool)
         paths = profiles.PkiPaths(cert=cert.cert_path, key=cert.key_path, root=self._pki.root.cert_path)
@@ -252,7 +267,7 @@ class SegwService:
                          ike_proposals=ike, esp_proposals=esp, charon_pid=self.charon.charon.pid,
                          vici_ready_s=round(vici_s, 3), ready_s=round(time.monotonic() - t0, 3),
                          aaa=f"{s.radius.address}:{s.radius.port}" if s.radius else None,
-                         connections=self.connections())
+                         connections=self.connections(), revocation=self.revocation_info())
 
     def stop(self) -> None:
         self._stop.set()
@@ -265,6 +280,17 @@ class SegwService:
             self.driver.close()
             self.driver = None
         self.charon.stop()
+
+    @property
+    def online_revocation(self) -> bool:
+        """Device certificates carry an OCSP URI / CRL distribution point (see the module docstring)."""
+        return self._pki is not None and bool(self._pki.ocsp_url or self._pki.crl_url)
+
+    def revocation_info(self) -> dict[str, Any]:
+        """How device certificates are checked: ``online`` (responder URLs) or ``crl`` (loaded via vici)."""
+        if not self.online_revocation:
+            return {"mode": "crl"}
+        return {"mode": "online", "ocsp_url": self._pki.ocsp_url, "crl_url": self._pki.crl_url}
 
     def connections(self) -> list[dict[str, Any]]:
         """The loaded connections: name, remote identity, whether the second round (EAP via the AAA) is demanded."""
@@ -301,7 +327,30 @@ class SegwService:
                 continue
             if mtime != self._crl_mtime:
                 self._crl_mtime = mtime
-                self.reload_crl("crl file changed")
+                if self.online_revocation:
+                    self.flush_revocation_cache("crl file changed")
+                else:
+                    self.reload_crl("crl file changed")
+
+    def flush_revocation_cache(self, why: str) -> dict[str, Any]:
+        """Online revocation: drop charon's cached OCSP responses and fetched CRLs (a cached 'good'
+        answer would otherwise stand until its nextUpdate), so the next check asks the responder."""
+        if self.driver is None or self._pki is None:
+            return {"ok": False, "error": "not started"}
+        try:
+            # vici flush-certs takes certificate_type_names too: OCSP_RESPONSE is the cached answers
+            # ("x509ocsp" would be OCSP *signer* certificates)
+            self.driver.flush_certs(OCSP_RESPONSES)  # type: ignore[arg-type]
+            self.driver.flush_certs("x509crl")
+            # the root's ARL is loaded, not fetched: flushing the cache leaves the loaded one in place
+            revoked = sorted(format(x, "x") for x in self._pki.revoked_serials())
+        except (OSError, ValueError, ViciError) as e:
+            self.events.emit("segw.crl_reload_failed", "warning", error=f"{type(e).__name__}: {e}"[:300])
+            return {"ok": False, "error": str(e)}
+        self.counters["crl_reloads"] += 1
+        self.events.emit("segw.revocation_cache_flushed", "info", why=why, revoked_serials=revoked,
+                         **self.revocation_info())
+        return {"ok": True, "revoked_serials": revoked, **self.revocation_info()}
 
     def reload_crl(self, why: str) -> dict[str, Any]:
         """Load the PKI's current CRL into charon (a newer CRL of the same issuer replaces the old one)."""
@@ -378,7 +427,7 @@ class SegwService:
                         "operator_address": s.operator_address, "pool": s.pool, "services": s.services,
                         "ipsec_backend": self.charon.backend, "charon_alive": self.charon.alive(),
                         "tunnels": len([t for t in tunnels if t["state"] == "ESTABLISHED"]),
-                        "counters": dict(self.counters),
+                        "counters": dict(self.counters), "revocation": self.revocation_info(),
                         "monitor_errors": list(self.monitor.errors) if self.monitor else []}
             if op == "tunnels":
                 return {"ok": True, "tunnels": self.tunnels()}
@@ -392,6 +441,8 @@ class SegwService:
                         done.append(t["remote_id"])
                 return {"ok": True, "terminated": done}
             if op == "reload_crl":
+                if self.online_revocation:
+                    return self.flush_revocation_cache("control request")
                 return self.reload_crl("control request")
             if op == "connections":
                 return {"ok": True, "connections": self.connections(),

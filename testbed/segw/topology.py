@@ -17,6 +17,10 @@
   the traffic selectors, so femtos cannot reach it); the operator's policy per femto is the core's
   ``core.femtos[].hpm.required`` (:func:`hpm_policies_of`); the femto's HPM is its ``testbed.hpm``
   service (:func:`hpm_socket_of`).
+- Revocation (TS 33.320 7.2.4, TS 33.310 6.1a): the OCSP responder / CRL server is the topology's
+  ``testbed.pki.ocsp_server`` service (:func:`responder_of`) on the SeGW's operator segment; its URLs
+  go into the device certificates (AIA OCSP URI, CRL distribution point) and the SeGW, the relying
+  party, fetches from it. Like the AAA it must not be a traffic selector: femtos cannot reach it.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from testbed.topology.plan import NetworkPlan, RoutePlan
 
 __all__ = ["DEFAULT_OUI", "DEFAULT_POOL", "AaaPlan", "BackhaulPlan", "aaa_of", "backhaul_plan", "device_of",
            "free_pool", "femto_control_path", "hpm_card_of", "hpm_policies_of", "hpm_socket_of", "pool_routes",
-           "tunnelled_femtos"]
+           "RevocationPlan", "responder_of", "tunnelled_femtos"]
 
 #: A locally administered OUI (no real vendor) for femtos without ``device:``.
 DEFAULT_OUI = "0200F5"
@@ -270,3 +274,79 @@ def hpm_policies_of(plan: NetworkPlan) -> dict[str, bool]:
 
     settings = parse_core_settings(core, plan.topology.source_file)
     return {name: h.required for name, h in settings.hpm_policies().items()}
+
+
+RESPONDER_MODULE = "testbed.pki.ocsp_server"
+#: the run PKI's directory, relative to the run directory (see :mod:`testbed.segw.provision`)
+RUN_PKI_DIR = "pki"
+
+
+@dataclass(frozen=True)
+class RevocationPlan:
+    """The OCSP responder / CRL server (RFC 6960 A.1 over HTTP) the SeGW checks device certificates with."""
+
+    node: str
+    service: str
+    address: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+    @property
+    def ocsp_url(self) -> str:
+        """AIA OCSP URI of the device certificates (POST to ``/ocsp``)."""
+        return f"{self.base_url}/ocsp"
+
+    @property
+    def crl_url(self) -> str:
+        """CRL distribution point of the device certificates (the issuing CA's CRL, DER)."""
+        return f"{self.base_url}/crl.der"
+
+
+def responder_of(plan: NetworkPlan, bp: BackhaulPlan) -> RevocationPlan | None:
+    """The topology's ``testbed.pki.ocsp_server`` service as the SeGW reaches it, or None without one.
+
+    ``--pki-dir`` must be the run's PKI (``pki``), the node must be on the SeGW's operator segment
+    (``--host`` a wildcard or that address), and its address must not be a traffic selector (the
+    femtos do not need it: the SeGW is the relying party for their certificates).
+    """
+    topo = plan.topology
+    found: list[RevocationPlan] = []
+    for n, node in topo.nodes.items():
+        for name, svc in node.services.items():
+            cmd = list(svc.command)
+            if RESPONDER_MODULE not in cmd:
+                continue
+            where = f"nodes.{n}.services.{name}.command"
+            pki_dir = _service_arg(cmd, RESPONDER_MODULE, "--pki-dir")
+            if pki_dir is None or pki_dir.rstrip("/") != RUN_PKI_DIR:
+                raise ConfigError(topo.source_file, where,
+                                  f"--pki-dir must be the run's PKI {RUN_PKI_DIR!r}, not {pki_dir!r}")
+            port_arg = _service_arg(cmd, RESPONDER_MODULE, "--port") or "8080"
+            try:
+                port = int(port_arg)
+            except ValueError:
+                raise ConfigError(topo.source_file, where, f"--port {port_arg!r} is not a number") from None
+            if not 0 < port < 65536:
+                raise ConfigError(topo.source_file, where, f"--port {port} is not a TCP port (1..65535)")
+            intf = plan.nodes[n].interface_on(bp.operator_segment)
+            if intf is None:
+                raise ConfigError(topo.source_file, f"nodes.{n}.links",
+                                  f"the OCSP responder's node must be on the SeGW's operator segment "
+                                  f"{bp.operator_segment}")
+            host = _service_arg(cmd, RESPONDER_MODULE, "--host")
+            address = intf.address if host in (None, "0.0.0.0") else host
+            if address != intf.address:
+                raise ConfigError(topo.source_file, where,
+                                  f"--host {host} is not {n}'s address on {bp.operator_segment} ({intf.address})")
+            if address in bp.services.values():
+                svc_name = next(k for k, a in bp.services.items() if a == address)
+                raise ConfigError(topo.source_file, where,
+                                  f"the OCSP responder at {address} shares the address of {svc_name}, a traffic "
+                                  "selector: run it on its own node on the operator segment")
+            found.append(RevocationPlan(n, name, address, port))
+    if len(found) > 1:
+        raise ConfigError(topo.source_file, "nodes", f"more than one {RESPONDER_MODULE} service")
+    return found[0] if found else None

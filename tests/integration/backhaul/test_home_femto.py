@@ -13,7 +13,9 @@ One bring-up of topologies/home-femto.yaml, then:
 - tunnel down on request -> the femto's radio is off within 1 s, N2 dropped; up again -> radio on;
 - tampered TrE image -> after a reboot no device key, no IKE at all, radio off (control: the
   restored image boots, tunnel and radio come back);
-- revoked device certificate -> the SeGW refuses it (certificate_revoked), no tunnel, radio off;
+- revocation online: the device certificate names the OCSP responder / CRL server on node 'pki'; the
+  SeGW asked it and was told 'good' (control); after 'nrfemto pki revoke femto1' the responder says
+  'revoked' and the SeGW refuses the femto (certificate_revoked, via=ocsp), no tunnel, radio off;
 - captures: on the home, access and internet segments every packet from/to the femto's addresses
   (its LAN address, the NAT's public address) is ARP or UDP 500/4500; no SCTP/NGAP, GTP-U or NTP in
   clear anywhere there (control: the operator segment does carry NGAP and GTP-U from the virtual IP).
@@ -22,12 +24,15 @@ One bring-up of topologies/home-femto.yaml, then:
 from __future__ import annotations
 
 import ipaddress
+import json
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
 
 from testbed.femto import tre
 from testbed.pki import RunPki
@@ -42,6 +47,9 @@ AMF = "10.10.0.2"
 POOL = ipaddress.IPv4Network("10.11.0.0/24")
 FEMTO_FQDN = "0200F5-HF-0001.femto.operator.nrfemto.test"
 SUPI_OTHER = "imsi-001010000000002"
+SEGW_OPERATOR = "10.10.0.1"
+OCSP_URL = "http://10.10.0.7:8080/ocsp"   # node 'pki' (topologies/home-femto.yaml)
+CRL_URL = "http://10.10.0.7:8080/crl.der"
 
 _TCP = r"""
 import socket, sys
@@ -203,19 +211,42 @@ def test_home_femto_secure_backhaul(clean_system, runs_dir, record_property):
         assert agent("reboot")["tre_ok"] is True
         assert _until(lambda: femto()["radio"]["on"], 20), (agent("status"), femto())
 
-        # ---- revoked device certificate: the SeGW refuses it (CRL reloaded), no tunnel, radio off
+        # ---- revocation online (TS 33.320 7.2.4, TS 33.310 6.1a): the device certificate names the
+        # responder on node 'pki' (AIA OCSP URI, CRL distribution point); the SeGW's charon asked it
+        # at every authentication so far and was told 'good' (control for the refusal below)
         pki = RunPki.load(run / "pki")
         cert = pki.get("femto-0200F5-HF-0001").cert
-        t_rev = time.time()
-        pki.revoke(cert)
         serial = format(cert.serial_number, "x")
-        assert _until(lambda: [e for e in read_events(ev / "segw.jsonl", "segw.crl_reloaded")
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        assert [d.access_location.value for d in aia] == [OCSP_URL]
+        cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        assert [n.value for dp in cdp for n in dp.full_name or []] == [CRL_URL]
+        segw_cert = pki.get("segw-203.0.113.10").cert  # the femto could not reach the responder: no pointers
+        assert not [e for e in segw_cert.extensions if isinstance(e.value, x509.AuthorityInformationAccess)]
+        assert segw("status")["revocation"] == {"mode": "online", "ocsp_url": OCSP_URL, "crl_url": CRL_URL}
+        good = read_events(ev / "ocsp.jsonl", "ocsp.response", peer=SEGW_OPERATOR, serial=serial)
+        assert good and {e["cert_status"] for e in good} == {"good"}, good
+
+        # ---- revoked with 'nrfemto pki revoke femto1': the responder says 'revoked' to the SeGW's next
+        # OCSP request, the SeGW refuses the femto (via=ocsp), no tunnel, radio off
+        t_rev = time.time()
+        out = subprocess.run([sys.executable, "-m", "testbed.cli.main", "pki", "revoke", "femto1", "--run", str(run)],
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert out.returncode == 0, out.stderr
+        revoked = json.loads(out.stdout)
+        assert revoked["serial"] == serial and not revoked["already_revoked"] and revoked["ocsp_url"] == OCSP_URL
+        # charon's cached 'good' answer is dropped, so the next check asks the responder again
+        assert _until(lambda: [e for e in read_events(ev / "segw.jsonl", "segw.revocation_cache_flushed")
                                if e["ts"] >= t_rev and serial in e["revoked_serials"]], 10)
         assert agent("down")["ok"] and agent("up")["ok"]
         refused = _until(lambda: [e for e in read_events(ev / "segw.jsonl", "backhaul.rejected")
                                   if e["ts"] >= t_rev and e["reason"] == "certificate_revoked"], 20)
         assert refused, read_events(ev / "segw.jsonl", "backhaul.rejected")
         assert refused[0]["claimed_identity"] == FEMTO_FQDN and refused[0]["remote_addr"] == nat
+        assert refused[0]["via"] == "ocsp" and refused[0]["fetched_from"] == OCSP_URL, refused[0]
+        told = [e for e in read_events(ev / "ocsp.jsonl", "ocsp.response", peer=SEGW_OPERATOR, serial=serial)
+                if e["ts"] >= t_rev]
+        assert told and told[0]["cert_status"] == "revoked", told
         assert _until(lambda: agent("status")["last_rejection"].get("attempt", 0) >= 1
                       and agent("status")["state"] in ("retry_wait", "connecting"), 10), agent("status")
         time.sleep(2.0)
