@@ -1,4 +1,4 @@
-"""Rekeying of the femto backhaul (RFC 7296 2.8, TS 33.210 5.4: CHILD SA and IKE SA lifetimes).
+"""Rekeying and liveness of the femto backhaul (RFC 7296 2.8, TS 33.210 5.4: CHILD SA and IKE SA lifetimes).
 
 The production profile rekeys the CHILD SA after 1 h and the IKE SA after 4 h
 (``testbed.segw.profiles``); here the femto asks for seconds so the test can watch a rekey
@@ -13,6 +13,7 @@ import copy
 import time
 from typing import Any
 
+from testbed.runtime.events import read_events
 from testbed.segw import profiles
 from tests.integration.segw.conftest import Backhaul
 
@@ -91,3 +92,42 @@ def test_control_production_lifetimes_do_not_rekey_in_the_same_time(backhaul: Ba
     assert _installed(bh) == before
     _, child = _child(bh)
     assert int(child["rekey-time"]) > 3000  # about an hour left (profiles.CHILD_REKEY = 1h)
+
+
+_BLOCK_IKE = """
+table inet dpdtest {
+  chain in { type filter hook input priority 0; udp sport { 500, 4500 } drop; }
+  chain out { type filter hook output priority 0; udp dport { 500, 4500 } drop; }
+}
+"""
+
+
+def test_dead_femto_is_detected_by_dpd_and_its_tunnel_removed(backhaul: Backhaul, run_pki) -> None:
+    """RFC 7296 2.4 liveness: a femto that goes silent (power cut, link gone) is detected by the
+    SeGW's dead peer detection and its SAs and virtual IP are released (TS 33.320 7.4). The
+    production DPD interval is 10 s (``profiles.DPD_DELAY``); here 2 s, with this testbed's
+    retransmission settings (3 tries, ~7 s) the SeGW gives up ~9 s after the femto fell silent."""
+    bh = backhaul
+    femto, segw = run_pki.femto(OUI, "DPD1"), run_pki.segw()
+    bh.configure(run_pki, segw, femto)
+    paths = profiles.PkiPaths(cert=segw.cert_path, key=segw.key_path, root=run_pki.root.cert_path)
+    conn = profiles.segw_conn(paths, "femtos", bh.lab.services)
+    assert conn["dpd_delay"] == profiles.DPD_DELAY
+    conn["dpd_delay"] = "2s"
+    bh.segw_vici.load_conn("segw", conn)
+    bh.initiate()
+    assert len(bh.segw_vici.child_sas()) == 1
+    # control: a live femto answers the DPD exchanges, the tunnel stays
+    time.sleep(4.5)
+    assert len(bh.segw_vici.child_sas()) == 1 and _ping(bh)
+    # the femto falls silent: no IKE/ESP-in-UDP in or out of its namespace
+    bh.lab.apply_nft(bh.lab.ns_femto, _BLOCK_IKE)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 25 and bh.segw_vici.list_sas():
+        time.sleep(0.5)
+    gone_after = time.monotonic() - t0
+    assert not bh.segw_vici.list_sas(), "SeGW still holds the dead femto's IKE SA after 25 s"
+    print(f"dead femto detected by DPD after {gone_after:.1f} s")
+    assert gone_after > 2.0  # detected by DPD, not by anything immediate
+    down = [e for e in read_events(bh.events_path) if e["type"] == "segw.tunnel_down"]
+    assert down and down[-1]["remote_id"] == run_pki.femto_identity(OUI, "DPD1")
