@@ -23,6 +23,9 @@ from typing import Any
 
 SEVERITIES = ("debug", "info", "notice", "warning", "error", "critical")
 
+#: ``json.dumps(event, sort_keys=True, default=str)`` without building a new encoder per event.
+_encode = json.JSONEncoder(sort_keys=True, default=str).encode
+
 
 class EventWriter:
     """Append events to a JSON-lines file (line-buffered, thread-safe)."""
@@ -49,7 +52,7 @@ class EventWriter:
         if self.node:
             event["node"] = self.node
         event.update(fields)
-        line = json.dumps(event, sort_keys=True, default=str)
+        line = _encode(event)
         with self._lock:
             self._f.write(line + "\n")
         return event

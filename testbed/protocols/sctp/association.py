@@ -167,8 +167,12 @@ class SctpAssociation(ABC):
             try:
                 await fut
             finally:
-                with contextlib.suppress(ValueError):
-                    self._getters.remove(fut)
+                # a future woken by _wake_getter was popped already; only a cancelled (or otherwise
+                # abandoned) one is still queued. Checking first also spares deque.remove's
+                # ValueError, whose message formats repr(fut): ~10 us per received message.
+                if not fut.done() or fut.cancelled():
+                    with contextlib.suppress(ValueError):
+                        self._getters.remove(fut)
         item = self._queue[0]
         if item is _DOWN:
             raise ConnectionError(f"SCTP association down: {self._down_reason}")

@@ -223,7 +223,29 @@ _handlers: dict[int, Callable[[], None]] = {}
 _keys = itertools.count(1)
 
 
+_pinned_threads: set[int] = set()
+_gil_ensure = ctypes.pythonapi.PyGILState_Ensure
+_gil_ensure.restype = ctypes.c_int
+_gil_ensure.argtypes = []
+
+
+def _pin_thread_state() -> None:
+    """Keep the calling usrsctp thread's Python thread state between upcalls.
+
+    ctypes runs a callback on a thread Python did not create inside PyGILState_Ensure/Release; when
+    the count drops to zero, Release deletes the thread state, so every upcall created and destroyed
+    one (with the frame stack it maps and unmaps: a TLB shoot-down on every core, per received
+    packet). One extra, never released PyGILState_Ensure per thread keeps the count above zero:
+    later upcalls only take and drop the GIL. usrsctp_finish ends these threads with the stack.
+    """
+    ident = threading.get_ident()
+    if ident not in _pinned_threads:
+        _pinned_threads.add(ident)
+        _gil_ensure()
+
+
 def _dispatch(_sock: int | None, arg: int | None, _flags: int) -> None:
+    _pin_thread_state()
     handler = _handlers.get(arg or 0)
     if handler is not None:
         try:
@@ -317,6 +339,7 @@ def shutdown_stack(timeout: float = 3.0) -> bool:
                 return False
             time.sleep(0.05)
         _stack = None
+        _pinned_threads.clear()  # the stack's threads are gone; thread ids may be reused
         return True
 
 

@@ -229,7 +229,7 @@ class RrcClient:
             req = rrc.RRCSetupRequest(self._s_tmsi & S_TMSI_PART1_MASK, self._cause, identity_is_s_tmsi_part1=True)
         else:
             req = rrc.RRCSetupRequest(self.rng.getrandbits(39), self._cause)
-        return [RrcSend(Channel.UL_CCCH, rrc.encode(req)), StartTimer(T300, self.timers.t300_s)]
+        return [RrcSend(Channel.UL_CCCH, codec.encode(req)), StartTimer(T300, self.timers.t300_s)]
 
     def _on_setup(self, msg: rrc.RRCSetup) -> list[RrcOutput]:
         if not self.connecting or self._waiting:
@@ -238,7 +238,7 @@ class RrcClient:
         self.counters["setups"] += 1
         part2 = self._s_tmsi >> 39 if self._s_tmsi is not None else None
         complete = rrc.RRCSetupComplete(self._initial_nas, msg.transaction_id, self._plmn_index, s_tmsi_part2=part2)
-        out: list[RrcOutput] = [StopTimer(T300), RrcSend(Channel.UL_DCCH, rrc.encode(complete))]
+        out: list[RrcOutput] = [StopTimer(T300), RrcSend(Channel.UL_DCCH, codec.encode(complete))]
         self.state, self.connecting = "RRC_CONNECTED", False
         self._initial_nas = b""
         self.counters["ul_nas"] += 1

@@ -69,3 +69,10 @@ def test_gc_pauses_count_collections_per_generation() -> None:
     assert snap["longest_pause_ms"][2] >= 0.0
     assert snap["total_pause_ms"][2] >= snap["longest_pause_ms"][2] - 0.1
     assert pauses._callback not in gc.callbacks
+
+
+def test_snapshot_reports_the_settled_frozen_count(restore_gc) -> None:
+    frozen = tuning.settle_heap((12345, 11, 12))
+    snap = tuning.GcPauses().snapshot()
+    assert snap["frozen_objects"] == frozen == gc.get_freeze_count()
+    assert snap["thresholds"] == [12345, 11, 12]

@@ -194,3 +194,27 @@ def test_server_close_shuts_down_live_associations():
         assert server.listener_closed
 
     run(main())
+
+
+def test_receivers_leave_no_waiters_behind():
+    """A woken receiver was taken off the waiter list by the wake-up; a cancelled one removes itself."""
+    async def main() -> None:
+        a = MemoryAssociation()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(a.recv(), 0.01)
+        assert len(a._getters) == 0
+        r = asyncio.create_task(a.recv())
+        await asyncio.sleep(0)
+        assert len(a._getters) == 1
+        a._deliver(SctpMessage(b"one", 0, 60))
+        assert (await r).data == b"one"
+        assert len(a._getters) == 0
+        r1, r2 = asyncio.create_task(a.recv()), asyncio.create_task(a.recv())
+        await asyncio.sleep(0)
+        r1.cancel()
+        await asyncio.sleep(0)
+        assert len(a._getters) == 1
+        a._deliver(SctpMessage(b"two", 0, 60))
+        assert (await r2).data == b"two" and len(a._getters) == 0
+
+    run(main())
