@@ -13,7 +13,9 @@ from testbed.pki.ca import (
     Issued,
     PrivateKey,
     RunPki,
+    crl_urls,
+    ocsp_urls,
 )
 
 __all__ = ["DEFAULT_MS_FQDN", "DEFAULT_SEGW_FQDN", "FEMTO_DOMAIN", "IKE_INTERMEDIATE", "KEY_TYPES", "Issued",
-           "PrivateKey", "RunPki"]
+           "PrivateKey", "RunPki", "crl_urls", "ocsp_urls"]

@@ -640,3 +640,21 @@ def _make_cas(directory: Path, operator: str, key_type: str, prefix: str = "") -
 
 def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
     return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(serialization.Encoding.DER)
+
+
+def ocsp_urls(cert: x509.Certificate) -> list[str]:
+    """The OCSP responder URIs of ``cert`` (authorityInfoAccess, RFC 5280 4.2.2.1); [] without."""
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        return []
+    return [d.access_location.value for d in aia if d.access_method == x509.AuthorityInformationAccessOID.OCSP]
+
+
+def crl_urls(cert: x509.Certificate) -> list[str]:
+    """The CRL distribution point URIs of ``cert`` (RFC 5280 4.2.1.13); [] without."""
+    try:
+        cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except x509.ExtensionNotFound:
+        return []
+    return [n.value for dp in cdp for n in (dp.full_name or [])]

@@ -188,6 +188,39 @@ def hpm_socket_of(plan: NetworkPlan, node: str) -> str | None:
     return None
 
 
+def _port_arg(file: str | None, where: str, value: str, proto: str) -> int:
+    """A ``--port`` argument of a service command: a number in 1..65535."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise ConfigError(file, where, f"--port {value!r} is not a number") from None
+    if not 0 < port < 65536:
+        raise ConfigError(file, where, f"--port {port} is not a {proto} port (1..65535)")
+    return port
+
+
+def _operator_only_address(plan: NetworkPlan, bp: BackhaulPlan, node: str, where: str, what: str, flag: str,
+                           value: str | None) -> str:
+    """The address an operator-side helper service (the AAA, the OCSP responder) listens on: its
+    node's address on the SeGW's operator segment (``value`` may repeat it or be 0.0.0.0), and
+    never a traffic-selector address (the femtos must not reach it; with kernel-libipsec the SeGW
+    holds those addresses on its loopback, so traffic to them would never leave the SeGW)."""
+    file = plan.topology.source_file
+    intf = plan.nodes[node].interface_on(bp.operator_segment)
+    if intf is None:
+        raise ConfigError(file, f"nodes.{node}.links",
+                          f"{what}'s node must be on the SeGW's operator segment {bp.operator_segment}")
+    address = intf.address if value in (None, "0.0.0.0") else value
+    if address != intf.address:
+        raise ConfigError(file, where, f"{flag} {value} is not {node}'s address on {bp.operator_segment} "
+                                       f"({intf.address})")
+    if address in bp.services.values():
+        svc_name = next(k for k, a in bp.services.items() if a == address)
+        raise ConfigError(file, where, f"{what} at {address} shares the address of {svc_name}, a traffic selector "
+                                       "the femtos reach: run it on its own node on the operator segment")
+    return address
+
+
 def _service_arg(cmd: list[str], module: str, flag: str) -> str | None:
     """The value of ``flag`` in a ``python -m <module> ...`` command, or None."""
     if module not in cmd or flag not in cmd:
@@ -237,27 +270,9 @@ def aaa_of(plan: NetworkPlan, bp: BackhaulPlan) -> AaaPlan | None:
             secret = _service_arg(cmd, "testbed.aaa", "--secret-file")
             if not secret:
                 raise ConfigError(topo.source_file, where, "the AAA service needs --secret-file (written per run)")
-            port_arg = _service_arg(cmd, "testbed.aaa", "--port") or "1812"
-            try:
-                port = int(port_arg)
-            except ValueError:
-                raise ConfigError(topo.source_file, where, f"--port {port_arg!r} is not a number") from None
-            if not 0 < port < 65536:
-                raise ConfigError(topo.source_file, where, f"--port {port} is not a UDP port (1..65535)")
-            intf = plan.nodes[n].interface_on(bp.operator_segment)
-            listen = _service_arg(cmd, "testbed.aaa", "--listen")
-            if intf is None:
-                raise ConfigError(topo.source_file, f"nodes.{n}.links",
-                                  f"the AAA's node must be on the SeGW's operator segment {bp.operator_segment}")
-            address = intf.address if listen in (None, "0.0.0.0") else listen
-            if address != intf.address:
-                raise ConfigError(topo.source_file, where,
-                                  f"--listen {listen} is not {n}'s address on {bp.operator_segment} ({intf.address})")
-            if address in bp.services.values():
-                svc_name = next(k for k, a in bp.services.items() if a == address)
-                raise ConfigError(topo.source_file, where,
-                                  f"the AAA at {address} shares the address of {svc_name}, a traffic selector the "
-                                  "femtos reach: run it on its own node on the operator segment")
+            port = _port_arg(topo.source_file, where, _service_arg(cmd, "testbed.aaa", "--port") or "1812", "UDP")
+            address = _operator_only_address(plan, bp, n, where, "the AAA", "--listen",
+                                             _service_arg(cmd, "testbed.aaa", "--listen"))
             found.append(AaaPlan(n, name, address, port, secret))
     if len(found) > 1:
         raise ConfigError(topo.source_file, "nodes", "more than one testbed.aaa service: the SeGW uses one AAA")
@@ -324,28 +339,9 @@ def responder_of(plan: NetworkPlan, bp: BackhaulPlan) -> RevocationPlan | None:
             if pki_dir is None or pki_dir.rstrip("/") != RUN_PKI_DIR:
                 raise ConfigError(topo.source_file, where,
                                   f"--pki-dir must be the run's PKI {RUN_PKI_DIR!r}, not {pki_dir!r}")
-            port_arg = _service_arg(cmd, RESPONDER_MODULE, "--port") or "8080"
-            try:
-                port = int(port_arg)
-            except ValueError:
-                raise ConfigError(topo.source_file, where, f"--port {port_arg!r} is not a number") from None
-            if not 0 < port < 65536:
-                raise ConfigError(topo.source_file, where, f"--port {port} is not a TCP port (1..65535)")
-            intf = plan.nodes[n].interface_on(bp.operator_segment)
-            if intf is None:
-                raise ConfigError(topo.source_file, f"nodes.{n}.links",
-                                  f"the OCSP responder's node must be on the SeGW's operator segment "
-                                  f"{bp.operator_segment}")
-            host = _service_arg(cmd, RESPONDER_MODULE, "--host")
-            address = intf.address if host in (None, "0.0.0.0") else host
-            if address != intf.address:
-                raise ConfigError(topo.source_file, where,
-                                  f"--host {host} is not {n}'s address on {bp.operator_segment} ({intf.address})")
-            if address in bp.services.values():
-                svc_name = next(k for k, a in bp.services.items() if a == address)
-                raise ConfigError(topo.source_file, where,
-                                  f"the OCSP responder at {address} shares the address of {svc_name}, a traffic "
-                                  "selector: run it on its own node on the operator segment")
+            port = _port_arg(topo.source_file, where, _service_arg(cmd, RESPONDER_MODULE, "--port") or "8080", "TCP")
+            address = _operator_only_address(plan, bp, n, where, "the OCSP responder", "--host",
+                                             _service_arg(cmd, RESPONDER_MODULE, "--host"))
             found.append(RevocationPlan(n, name, address, port))
     if len(found) > 1:
         raise ConfigError(topo.source_file, "nodes", f"more than one {RESPONDER_MODULE} service")

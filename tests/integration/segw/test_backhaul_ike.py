@@ -20,6 +20,7 @@ import pytest
 from cryptography import x509
 
 from testbed.femto import tre
+from testbed.pki import crl_urls, ocsp_urls
 from testbed.runtime.events import EventWriter, read_events
 from testbed.segw import profiles
 from testbed.segw.events import rejection_reasons
@@ -196,22 +197,6 @@ def test_segw_with_wrong_identity_cert_refused_by_femto(backhaul: Backhaul, run_
 
 
 # -- revocation over HTTP (TS 33.320 7.2.4, TS 33.310 6.1a: OCSP and CRL distribution points) ------
-def _aia_ocsp(cert: x509.Certificate) -> list[str]:
-    try:
-        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except x509.ExtensionNotFound:
-        return []
-    return [d.access_location.value for d in aia if d.access_method == x509.AuthorityInformationAccessOID.OCSP]
-
-
-def _cdp(cert: x509.Certificate) -> list[str]:
-    try:
-        cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-    except x509.ExtensionNotFound:
-        return []
-    return [n.value for dp in cdp for n in (dp.full_name or [])]
-
-
 def _segw_crl_issuers(bh: Backhaul) -> list[str]:
     """Issuers of the CRLs the SeGW's charon holds (loaded through vici, or cached after a fetch)."""
     out = []
@@ -229,7 +214,7 @@ def test_revocation_checked_by_ocsp_over_http(backhaul: Backhaul, tmp_path: Path
     srv = bh.pki_server(tmp_path / "pki-ocsp", ocsp=True)
     pki = srv.pki
     femto = pki.femto(OUI, "OCSP1", revoked=revoked)
-    assert _aia_ocsp(femto.cert) == [srv.ocsp_url] and _cdp(femto.cert) == []
+    assert ocsp_urls(femto.cert) == [srv.ocsp_url] and crl_urls(femto.cert) == []
     assert pki.is_revoked(femto.cert) is revoked
     bh.configure(pki, pki.segw(), femto, segw_crls="arl")
     # the only CRL the SeGW holds is the root's ARL (about the issuing CA, never about a femto)
@@ -259,7 +244,7 @@ def test_crl_fetched_over_http_from_distribution_point(backhaul: Backhaul, tmp_p
     srv = bh.pki_server(tmp_path / "pki-crl", crl=True)
     pki = srv.pki
     femto = pki.femto(OUI, "CRL1", revoked=revoked)
-    assert _cdp(femto.cert) == [srv.crl_url] and _aia_ocsp(femto.cert) == []
+    assert crl_urls(femto.cert) == [srv.crl_url] and ocsp_urls(femto.cert) == []
     bh.configure(pki, pki.segw(), femto, segw_crls="arl")
     assert _segw_crl_issuers(bh) == [pki.root.cert.subject.rfc4514_string()]  # no issuing-CA CRL loaded
     if revoked:

@@ -18,7 +18,7 @@ from cryptography.x509 import ocsp
 
 from testbed.cli.main import femto_cert_name, pki_revoke
 from testbed.errors import ConfigError
-from testbed.pki import RunPki
+from testbed.pki import RunPki, crl_urls, ocsp_urls
 from testbed.pki.ocsp_server import make_server
 from testbed.runtime.events import EventWriter, read_events
 from testbed.segw.config import load_segw_settings
@@ -48,22 +48,6 @@ def _without_responder(data: dict[str, Any]) -> dict[str, Any]:
     del data["nodes"]["pki"]
     data["nodes"]["segw"]["services"]["segw"].pop("depends_on", None)
     return data
-
-
-def _aia(cert: x509.Certificate) -> list[str]:
-    try:
-        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except x509.ExtensionNotFound:
-        return []
-    return [d.access_location.value for d in aia if d.access_method == x509.AuthorityInformationAccessOID.OCSP]
-
-
-def _cdp(cert: x509.Certificate) -> list[str]:
-    try:
-        cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-    except x509.ExtensionNotFound:
-        return []
-    return [n.value for dp in cdp for n in (dp.full_name or [])]
 
 
 def _provision(data: dict[str, Any], run: Path):  # noqa: ANN202
@@ -125,10 +109,10 @@ def test_provision_embeds_responder_urls_in_device_certificates(tmp_path: Path) 
     pki = RunPki.load(run / "pki")
     assert (pki.ocsp_url, pki.crl_url, pki.pointer_kinds) == (OCSP_URL, CRL_URL, ["femto"])
     femto = pki.get(femto_cert_name(run, "femto1")).cert
-    assert _aia(femto) == [OCSP_URL] and _cdp(femto) == [CRL_URL]
+    assert ocsp_urls(femto) == [OCSP_URL] and crl_urls(femto) == [CRL_URL]
     segw = pki.get(load_segw_settings(run / "segw" / "segw.json").cert_name).cert
-    assert _aia(segw) == [] and _cdp(segw) == []  # the femto cannot reach the responder before its tunnel
-    assert _aia(pki.issuing.cert) == [] and _cdp(pki.issuing.cert) == []  # its status: the root's ARL (vici)
+    assert ocsp_urls(segw) == [] and crl_urls(segw) == []  # the femto cannot reach the responder before its tunnel
+    assert ocsp_urls(pki.issuing.cert) == [] and crl_urls(pki.issuing.cert) == []  # its status: the root's ARL (vici)
 
 
 def test_provision_without_responder_has_no_pointers(tmp_path: Path) -> None:
@@ -137,7 +121,7 @@ def test_provision_without_responder_has_no_pointers(tmp_path: Path) -> None:
     assert result is not None and result.revocation is None
     pki = RunPki.load(run / "pki")
     femto = pki.get(femto_cert_name(run, "femto1")).cert
-    assert pki.ocsp_url is None and _aia(femto) == [] and _cdp(femto) == []
+    assert pki.ocsp_url is None and ocsp_urls(femto) == [] and crl_urls(femto) == []
 
 
 def test_existing_pki_pointing_elsewhere_is_an_error(tmp_path: Path) -> None:
